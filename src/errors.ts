@@ -95,6 +95,11 @@ export const ERRORS = {
     retryable: false,
     hint: 'the storage node refused a record permanently (4xx); it was set aside in the node dead-letter file, check the node log for why',
   },
+  SPW_ERR_INTERNAL: {
+    status: 500,
+    retryable: true,
+    hint: 'unexpected internal error; the client retries and nothing already accepted is affected; please report it with the log line',
+  },
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorCode = keyof typeof ERRORS;

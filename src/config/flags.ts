@@ -1,0 +1,154 @@
+// Every flag Spillway takes, with its default and the reason for that default. Names follow
+// vminsert's where the meaning is the same, so an operator swapping vminsert for Spillway
+// keeps the flags they know.
+
+export type FlagType = 'string' | 'int' | 'bytes' | 'duration' | 'bool' | 'list';
+
+export interface FlagSpec {
+  readonly name: string;
+  readonly type: FlagType;
+  /** The default as written on the command line ('' for an empty list). */
+  readonly default: string;
+  /** What it does and why the default is what it is. */
+  readonly help: string;
+  /** For enumerated string flags: the accepted values. */
+  readonly values?: readonly string[];
+}
+
+export const FLAGS: readonly FlagSpec[] = [
+  {
+    name: 'httpListenAddr',
+    type: 'string',
+    default: ':8480',
+    help: 'Address to listen on for remote-write ingest, health, status and /metrics. :8480 is vminsert\'s port, so vmagents and load balancers need no change.',
+  },
+  {
+    name: 'remoteWrite.url',
+    type: 'list',
+    default: 'http://127.0.0.1:8428/api/v1/write',
+    help: 'Remote-write URL of a storage node; repeat the flag (or separate with commas) for several nodes. Each URL is one node on the hash ring and its identity for hashing, exactly as written. A {tenant} placeholder is replaced by the request tenant ("accountID:projectID"), e.g. http://vminsert:8480/insert/{tenant}/prometheus/api/v1/write; without it the tenant is not carried. The default is a single-node VictoriaMetrics on this host.',
+  },
+  {
+    name: 'replicationFactor',
+    type: 'int',
+    default: '1',
+    help: 'How many distinct nodes get each series, as in vminsert. 1 keeps one copy; 2 survives the loss of one node. Capped at the number of nodes.',
+  },
+  {
+    name: 'maxInsertRequestSize',
+    type: 'bytes',
+    default: '32MiB',
+    help: 'Largest accepted request body, compressed and uncompressed. 32MiB is vminsert\'s default and well above vmagent\'s 8MiB blocks; larger bodies get 413.',
+  },
+  {
+    name: 'maxLabelsPerTimeseries',
+    type: 'int',
+    default: '40',
+    help: 'A series with more labels is dropped (the rest of the request is kept) and counted by reason. 40 matches current vminsert.',
+  },
+  {
+    name: 'maxLabelNameLen',
+    type: 'int',
+    default: '256',
+    help: 'A series with a longer label name (bytes) is dropped and counted. 256 matches vminsert.',
+  },
+  {
+    name: 'maxLabelValueLen',
+    type: 'int',
+    default: '4096',
+    help: 'A series with a longer label value (bytes) is dropped and counted. 4096 matches current vminsert.',
+  },
+  {
+    name: 'spool.path',
+    type: 'string',
+    default: './spillway-data',
+    help: 'Directory for the per-node spools. Put it on a disk sized for the longest outage you want to ride out (see the bench capacity table). One Spillway process per directory; it is locked.',
+  },
+  {
+    name: 'spool.segmentSize',
+    type: 'bytes',
+    default: '64MiB',
+    help: 'Size at which a node\'s spool starts a new segment file. Delivered segments are deleted whole, so smaller segments free disk sooner; 64MiB keeps the file count low on long outages.',
+  },
+  {
+    name: 'spool.fsync',
+    type: 'string',
+    default: 'always',
+    help: '"always": every acknowledged request is fsync\'d first (concurrent requests share one fsync); survives power loss. A duration (e.g. 1s): fsync at most that often; faster, but a power loss or kernel crash can lose up to that window of acknowledged data (a process crash loses nothing).',
+  },
+  {
+    name: 'spool.maxDiskUsagePerNode',
+    type: 'bytes',
+    default: '0',
+    help: 'Cap on a node\'s spool size; 0 means no cap beyond the disk itself. What happens at the cap is -spool.onFull.',
+  },
+  {
+    name: 'spool.maxAge',
+    type: 'duration',
+    default: '0',
+    help: 'Cap on the age of a node\'s oldest unsent record; 0 means no cap. Useful when storage drops old samples anyway (VictoriaMetrics drops samples older than its -retentionPeriod).',
+  },
+  {
+    name: 'spool.onFull',
+    type: 'string',
+    default: 'reject',
+    values: ['reject', 'drop-oldest'],
+    help: '"reject": answer 503 with Retry-After and keep everything already accepted (vmagent keeps the data and retries). "drop-oldest": keep accepting and drop the oldest records of the full node, counted and logged.',
+  },
+  {
+    name: 'spool.memoryCacheSize',
+    type: 'bytes',
+    default: '16MiB',
+    help: 'Recent records kept in memory per node, so a sender that keeps up never reads the disk. Memory stays flat however large a backlog grows on disk.',
+  },
+  {
+    name: 'replay.maxSamplesPerSecond',
+    type: 'int',
+    default: '0',
+    help: 'Pace a node\'s backlog replay to at most this many samples per second, so a node back from an outage is not knocked over. 0 means unpaced.',
+  },
+  {
+    name: 'remoteWrite.sendTimeout',
+    type: 'duration',
+    default: '30s',
+    help: 'Timeout for one request to a storage node; on timeout the record is retried. 30s is vmagent\'s default.',
+  },
+  {
+    name: 'remoteWrite.retryMinInterval',
+    type: 'duration',
+    default: '1s',
+    help: 'First backoff after a failed send; doubles (with jitter) up to -remoteWrite.retryMaxInterval. A Retry-After from the node takes precedence.',
+  },
+  {
+    name: 'remoteWrite.retryMaxInterval',
+    type: 'duration',
+    default: '1m',
+    help: 'Longest backoff between retries to an unavailable node; bounds how late delivery resumes after the node returns.',
+  },
+  {
+    name: 'http.shutdownDelay',
+    type: 'duration',
+    default: '0s',
+    help: 'On SIGTERM, how long to keep serving while /-/ready answers 503, so the load balancer stops sending first.',
+  },
+  {
+    name: 'http.gracePeriod',
+    type: 'duration',
+    default: '30s',
+    help: 'On SIGTERM, how long in-flight requests and the final fsync get before the process exits anyway. Keep it below the orchestrator\'s kill timeout.',
+  },
+  {
+    name: 'loggerLevel',
+    type: 'string',
+    default: 'INFO',
+    values: ['DEBUG', 'INFO', 'WARN', 'ERROR'],
+    help: 'Minimum level of log lines (JSON, one per line, on stderr).',
+  },
+] as const;
+
+export const FLAG_BY_NAME: ReadonlyMap<string, FlagSpec> = new Map(FLAGS.map((f) => [f.name, f]));
+
+/** Environment variable that overrides a flag: SPILLWAY_ + name upper-cased, dots as underscores. */
+export function envName(flag: string): string {
+  return 'SPILLWAY_' + flag.replace(/\./g, '_').toUpperCase();
+}

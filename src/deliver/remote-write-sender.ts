@@ -1,0 +1,210 @@
+// Delivers one node's spool over Prometheus remote-write, oldest record first. A record is
+// committed (the spool checkpoint moves past it) only after the node acknowledged it, so a
+// crash re-sends at most the record in flight. Failures never skip a record: 5xx, 429,
+// timeouts and connection errors are retried with backoff; a permanent 4xx sets the record
+// aside in the dead-letter file, counted, and delivery moves on.
+
+import { Pool } from 'undici';
+import type { Logger } from 'pino';
+import type { SenderOptions } from '../config/load.js';
+import type { Metrics } from '../observe/metrics.js';
+import type { NodeSpool, SpoolRecord } from '../spool/types.js';
+import { Backoff, parseRetryAfter } from './backoff.js';
+import { DeadLetterFile } from './dead-letter.js';
+import { Pacer } from './pacer.js';
+
+export type NodeState = 'idle' | 'up' | 'down' | 'replaying';
+
+export interface SenderSnapshot {
+  state: NodeState;
+  lastError: string;
+  sentSamples: number;
+  sentRecords: number;
+  failedAttempts: number;
+  rejectedRecords: number;
+}
+
+type Attempt =
+  | { ok: true }
+  | { ok: false; permanent: boolean; status: number; reason: string; retryAfterMs?: number };
+
+const USER_AGENT = 'spillway';
+/** A record older than this when sent counts as replay (backlog), not live traffic. */
+const REPLAY_THRESHOLD_MS = 10_000;
+
+export class RemoteWriteSender {
+  private readonly pool: Pool;
+  private readonly origin: string;
+  private readonly pathTemplate: string;
+  private readonly backoff: Backoff;
+  private readonly pacer: Pacer;
+  private readonly abort = new AbortController();
+  private readonly aborted = new Promise<void>((resolve) => this.abort.signal.addEventListener('abort', () => resolve(), { once: true }));
+  private running: Promise<void> | undefined;
+  private sleeping: { timer: NodeJS.Timeout; wake: () => void } | undefined;
+  private readonly snap: SenderSnapshot = { state: 'idle', lastError: '', sentSamples: 0, sentRecords: 0, failedAttempts: 0, rejectedRecords: 0 };
+
+  constructor(
+    readonly node: string,
+    url: string,
+    private readonly spool: NodeSpool,
+    private readonly opts: SenderOptions,
+    private readonly metrics: Metrics,
+    private readonly log: Logger,
+    private readonly deadLetter: DeadLetterFile,
+  ) {
+    // The tenant placeholder sits in the path; the origin is fixed per node.
+    const parsed = new URL(url.replace('{tenant}', '__TENANT__'));
+    this.origin = parsed.origin;
+    this.pathTemplate = parsed.pathname.replace('__TENANT__', '{tenant}') + parsed.search;
+    this.pool = new Pool(this.origin, {
+      connections: 4,
+      pipelining: 1,
+      headersTimeout: opts.sendTimeoutMs,
+      bodyTimeout: opts.sendTimeoutMs,
+      connectTimeout: Math.min(opts.sendTimeoutMs, 10_000),
+      keepAliveTimeout: 30_000,
+    });
+    this.backoff = new Backoff(opts.retryMinIntervalMs, opts.retryMaxIntervalMs);
+    this.pacer = new Pacer(opts.replayMaxSamplesPerSecond);
+  }
+
+  start(): void {
+    this.running ??= this.loop().catch((err) => {
+      if (!this.abort.signal.aborted) this.log.error({ err, node: this.node }, 'sender stopped unexpectedly');
+    });
+  }
+
+  async stop(): Promise<void> {
+    this.abort.abort();
+    this.sleeping?.wake();
+    await this.running;
+    await this.pool.close().catch(() => this.pool.destroy());
+    await this.deadLetter.close();
+  }
+
+  snapshot(): SenderSnapshot {
+    return { ...this.snap };
+  }
+
+  private get stopped(): boolean {
+    return this.abort.signal.aborted;
+  }
+
+  private async loop(): Promise<void> {
+    let cursor = this.spool.readOffset;
+    while (!this.stopped) {
+      // -spool.onFull=drop-oldest may move the checkpoint past our cursor.
+      if (this.spool.readOffset > cursor) cursor = this.spool.readOffset;
+      const rec = await this.spool.read(cursor);
+      if (rec === null) {
+        if (this.snap.state === 'replaying') this.setState('up');
+        await Promise.race([this.spool.waitForData(cursor), this.aborted]);
+        continue;
+      }
+      if (!(await this.deliver(rec))) return;
+      await this.spool.commit(rec.nextOffset);
+      cursor = rec.nextOffset;
+    }
+  }
+
+  /** Sends one record until the node takes it or refuses it for good. False when stopping. */
+  private async deliver(rec: SpoolRecord): Promise<boolean> {
+    const paceMs = this.pacer.delayFor(rec.samples);
+    if (paceMs > 0 && !(await this.sleep(paceMs))) return false;
+    this.backoff.reset();
+    for (;;) {
+      if (this.stopped) return false;
+      const started = performance.now();
+      const res = await this.post(rec);
+      if (res.ok) {
+        this.metrics.nodeSendDuration.observe({ node: this.node }, (performance.now() - started) / 1000);
+        this.metrics.nodeSentSamples.inc({ node: this.node }, rec.samples);
+        this.metrics.nodeSentRecords.inc({ node: this.node });
+        this.metrics.nodeSentBytes.inc({ node: this.node }, rec.data.length);
+        this.snap.sentSamples += rec.samples;
+        this.snap.sentRecords++;
+        this.setState(Date.now() - rec.appendedAt > REPLAY_THRESHOLD_MS ? 'replaying' : 'up');
+        return true;
+      }
+      if (this.stopped) return false;
+      this.snap.failedAttempts++;
+      this.snap.lastError = res.reason;
+      this.metrics.nodeSendFailures.inc({ node: this.node, reason: res.status > 0 ? String(res.status) : res.reason.startsWith('timeout') ? 'timeout' : 'network' });
+      if (res.permanent) {
+        this.snap.rejectedRecords++;
+        this.metrics.nodeRejectedRecords.inc({ node: this.node });
+        this.metrics.nodeRejectedSamples.inc({ node: this.node }, rec.samples);
+        this.log.error(
+          { node: this.node, status: res.status, samples: rec.samples, deadLetter: this.deadLetter.path },
+          `node refused a record permanently (${res.reason}); set aside in the dead-letter file`,
+        );
+        await this.deadLetter.add(rec, res.status, res.reason);
+        return true;
+      }
+      this.setState('down');
+      this.metrics.nodeRetries.inc({ node: this.node });
+      const delay = this.backoff.next(res.retryAfterMs);
+      if (this.backoff.attempts === 1 || this.backoff.attempts % 20 === 0) {
+        this.log.warn({ node: this.node, attempt: this.backoff.attempts, retryInMs: delay }, `send failed: ${res.reason}; data stays in the spool and is retried`);
+      }
+      if (!(await this.sleep(delay))) return false;
+    }
+  }
+
+  private async post(rec: SpoolRecord): Promise<Attempt> {
+    const path = this.pathTemplate.replace('{tenant}', `${rec.accountID}:${rec.projectID}`);
+    try {
+      const res = await this.pool.request({
+        method: 'POST',
+        path,
+        body: rec.data,
+        headers: {
+          'content-type': 'application/x-protobuf',
+          'content-encoding': 'snappy',
+          'x-prometheus-remote-write-version': '0.1.0',
+          'user-agent': USER_AGENT,
+        },
+        signal: this.abort.signal,
+      });
+      const status = res.statusCode;
+      if (status >= 200 && status < 300) {
+        await res.body.dump();
+        return { ok: true };
+      }
+      const text = (await res.body.text().catch(() => '')).slice(0, 300).trim();
+      const reason = `HTTP ${status}${text ? `: ${text}` : ''}`;
+      // 429 and 5xx are transient; other 4xx will never succeed for this record.
+      const permanent = status >= 400 && status < 500 && status !== 429 && status !== 408;
+      const retryAfterMs = parseRetryAfter(res.headers['retry-after']);
+      return retryAfterMs === undefined ? { ok: false, permanent, status, reason } : { ok: false, permanent, status, reason, retryAfterMs };
+    } catch (err) {
+      const e = err as { code?: string; message?: string };
+      const timeout = e.code === 'UND_ERR_HEADERS_TIMEOUT' || e.code === 'UND_ERR_BODY_TIMEOUT' || e.code === 'UND_ERR_CONNECT_TIMEOUT';
+      return { ok: false, permanent: false, status: 0, reason: `${timeout ? 'timeout' : 'network error'}: ${e.code ?? ''} ${e.message ?? String(err)}`.trim() };
+    }
+  }
+
+  private setState(state: NodeState): void {
+    if (this.snap.state === state) return;
+    const prev = this.snap.state;
+    this.snap.state = state;
+    if (state === 'down') this.log.warn({ node: this.node, from: prev }, 'node is down; its spool keeps growing until it returns');
+    else if (prev === 'down') this.log.info({ node: this.node, to: state }, 'node is back; replaying its spool oldest first');
+    else this.log.debug({ node: this.node, from: prev, to: state }, 'node state changed');
+    if (state === 'up' || state === 'replaying') this.snap.lastError = '';
+  }
+
+  /** Waits `ms`, or less if stopping. False when stopping. */
+  private sleep(ms: number): Promise<boolean> {
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.sleeping = undefined;
+        resolve(!this.stopped);
+      };
+      const timer = setTimeout(done, ms);
+      this.sleeping = { timer, wake: done };
+    });
+  }
+}

@@ -1,0 +1,197 @@
+// Wiring and lifecycle. Start order: recover the spools, start one sender per node, then
+// listen; readiness turns true only after all three. SIGTERM drains in the reverse order.
+
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { pino, type Logger } from 'pino';
+import { loadConfig, type Config } from './config/load.js';
+import { helpText } from './config/parse.js';
+import { RemoteWriteSender } from './deliver/remote-write-sender.js';
+import { DeadLetterFile } from './deliver/dead-letter.js';
+import { isSpillwayError } from './errors.js';
+import { buildServer } from './ingest/server.js';
+import { WriteHandler } from './ingest/write-handler.js';
+import { Lifecycle } from './observe/lifecycle.js';
+import { Metrics } from './observe/metrics.js';
+import { registerObserveRoutes, type StatusDoc } from './observe/routes.js';
+import { Ring } from './route/ring.js';
+import { closeSpools, openSpools } from './spool/spool-set.js';
+import type { NodeSpool } from './spool/types.js';
+
+export const VERSION: string = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+
+export interface Running {
+  config: Config;
+  /** The bound port (useful with -httpListenAddr=:0). */
+  port: number;
+  shutdown(reason: string): Promise<void>;
+}
+
+export async function start(config: Config, log: Logger): Promise<Running> {
+  const metrics = new Metrics();
+  const lifecycle = new Lifecycle();
+  const nodeIds = config.nodes.map((n) => n.id);
+
+  log.info({ version: VERSION, nodes: nodeIds, replicationFactor: config.replicationFactor, spool: config.spool.path }, 'starting Spillway');
+  const { spools: spoolMap } = await openSpools(config.spool, nodeIds, log);
+  const spools: NodeSpool[] = nodeIds.map((id) => spoolMap.get(id)!);
+
+  const senders = config.nodes.map(
+    (n, i) =>
+      new RemoteWriteSender(n.id, n.url, spools[i]!, config.sender, metrics, log, DeadLetterFile.forNode(config.spool.path, nodeKey(n.id))),
+  );
+  for (const s of senders) s.start();
+
+  metrics.setNodeSource({
+    *nodes() {
+      for (let i = 0; i < spools.length; i++) {
+        const st = spools[i]!.stats();
+        yield { node: nodeIds[i]!, ...st, up: senders[i]!.snapshot().state !== 'down' };
+      }
+    },
+  });
+
+  const writeHandler = new WriteHandler({
+    ring: new Ring(nodeIds),
+    replicationFactor: Math.min(config.replicationFactor, nodeIds.length),
+    spools,
+    limits: config.limits,
+    maxInsertRequestSize: config.maxInsertRequestSize,
+    metrics,
+  });
+  const app = buildServer({ writeHandler, lifecycle, metrics, logger: log, maxInsertRequestSize: config.maxInsertRequestSize });
+  registerObserveRoutes(app, { lifecycle, metrics, status: () => statusDoc(config, lifecycle, metrics, spools, senders) });
+
+  let host = config.listen.host;
+  try {
+    await app.listen({ host, port: config.listen.port });
+  } catch (err) {
+    // A host without IPv6 cannot bind "::"; every-interface then means 0.0.0.0.
+    if (host !== '::' || (err as { code?: string }).code !== 'EAFNOSUPPORT') throw err;
+    host = '0.0.0.0';
+    await app.listen({ host, port: config.listen.port });
+  }
+  const addr = app.server.address();
+  const port = typeof addr === 'object' && addr ? addr.port : config.listen.port;
+  lifecycle.markReady();
+  log.info({ addr: `${host}:${port}` }, 'ready: accepting remote-write');
+
+  let closing: Promise<void> | undefined;
+  const shutdown = (reason: string) =>
+    (closing ??= (async () => {
+      log.info({ reason, shutdownDelayMs: config.shutdownDelayMs }, 'draining: readiness is now false');
+      lifecycle.markDraining();
+      if (config.shutdownDelayMs > 0) await new Promise((r) => setTimeout(r, config.shutdownDelayMs));
+      await app.close(); // waits for in-flight requests, whose appends are then durable
+      await Promise.all(senders.map((s) => s.stop()));
+      await closeSpools(spoolMap);
+      lifecycle.markStopped();
+      log.info('stopped cleanly');
+    })());
+  return { config, port, shutdown };
+}
+
+/** Stable short name for per-node files (the node identity may be any URL). */
+export function nodeKey(id: string): string {
+  return createHash('sha256').update(id).digest('hex').slice(0, 16);
+}
+
+async function statusDoc(config: Config, lifecycle: Lifecycle, metrics: Metrics, spools: NodeSpool[], senders: RemoteWriteSender[]): Promise<StatusDoc> {
+  const byLabel = async (name: string, label: string) => {
+    const out: Record<string, number> = {};
+    const m = await metrics.registry.getSingleMetric(name)?.get();
+    for (const v of m?.values ?? []) {
+      const k = String(v.labels[label] ?? '');
+      out[k] = (out[k] ?? 0) + v.value;
+    }
+    return out;
+  };
+  const accepted = Object.values(await byLabel('spillway_ingest_samples_total', 'protocol')).reduce((a, b) => a + b, 0);
+  return {
+    version: VERSION,
+    phase: lifecycle.current,
+    uptimeSeconds: (Date.now() - lifecycle.startedAt) / 1000,
+    replicationFactor: config.replicationFactor,
+    ingest: {
+      acceptedSamples: accepted,
+      rejectedRequests: await byLabel('spillway_ingest_rejected_requests_total', 'reason'),
+      droppedSeries: await byLabel('spillway_ingest_dropped_series_total', 'reason'),
+    },
+    nodes: senders.map((s, i) => {
+      const st = spools[i]!.stats();
+      const snap = s.snapshot();
+      return {
+        node: s.node,
+        state: snap.state,
+        lastError: snap.lastError,
+        pendingBytes: st.pendingBytes,
+        pendingRecords: st.pendingRecords,
+        pendingSamples: st.pendingSamples,
+        oldestUnsentAgeSeconds: st.oldestAppendedAt > 0 ? Math.max(0, (Date.now() - st.oldestAppendedAt) / 1000) : 0,
+        diskBytes: st.diskBytes,
+        sentSamples: snap.sentSamples,
+        sentRecords: snap.sentRecords,
+        failedAttempts: snap.failedAttempts,
+        rejectedRecords: snap.rejectedRecords,
+      };
+    }),
+  };
+}
+
+export function createLogger(level: Config['logLevel']): Logger {
+  return pino({ level: level.toLowerCase(), base: { app: 'spillway' } }, pino.destination({ dest: 2, sync: false }));
+}
+
+export async function main(): Promise<void> {
+  let loaded;
+  try {
+    loaded = loadConfig(process.argv.slice(2), process.env);
+  } catch (err) {
+    process.stderr.write(`${isSpillwayError(err) ? `${err.code}: ` : ''}${(err as Error).message}\n`);
+    process.exit(2);
+  }
+  if (loaded.kind === 'help') {
+    process.stdout.write(helpText());
+    return;
+  }
+  if (loaded.kind === 'version') {
+    process.stdout.write(`spillway ${VERSION}\n`);
+    return;
+  }
+  const config = loaded.config;
+  const log = createLogger(config.logLevel);
+  let running: Running;
+  try {
+    running = await start(config, log);
+  } catch (err) {
+    log.fatal({ code: isSpillwayError(err) ? err.code : undefined, err }, `cannot start: ${(err as Error).message}`);
+    log.flush();
+    setTimeout(() => process.exit(1), 100);
+    return;
+  }
+  const onSignal = (sig: NodeJS.Signals) => {
+    const force = setTimeout(() => {
+      log.error({ gracePeriodMs: config.gracePeriodMs }, 'grace period over; exiting with work in flight (the spool keeps what was acknowledged)');
+      log.flush();
+      process.exit(1);
+    }, config.gracePeriodMs);
+    force.unref();
+    running.shutdown(sig).then(
+      () => {
+        log.flush();
+        process.exit(0);
+      },
+      (err) => {
+        log.error({ err }, 'error while shutting down');
+        log.flush();
+        process.exit(1);
+      },
+    );
+  };
+  process.once('SIGTERM', onSignal);
+  process.once('SIGINT', onSignal);
+}
+
+// Run only as the program, not when imported by tests.
+const invoked = process.argv[1] ?? '';
+if (/(?:^|[\\/])main\.[jt]s$/.test(invoked)) void main();

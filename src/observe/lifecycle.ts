@@ -1,0 +1,33 @@
+// Where the process is in its life, as load balancers and orchestrators need to see it:
+// alive from the start, ready only once spools are recovered and the listener is up, and
+// not ready again as soon as a drain begins.
+
+export type Phase = 'starting' | 'ready' | 'draining' | 'stopped';
+
+export class Lifecycle {
+  private phase: Phase = 'starting';
+  readonly startedAt = Date.now();
+
+  get current(): Phase {
+    return this.phase;
+  }
+  get draining(): boolean {
+    return this.phase === 'draining' || this.phase === 'stopped';
+  }
+  /** Ready means: route traffic here. */
+  ready(): boolean {
+    return this.phase === 'ready';
+  }
+  acceptingWrites(): boolean {
+    return this.phase === 'ready' || this.phase === 'draining';
+  }
+  markReady(): void {
+    if (this.phase === 'starting') this.phase = 'ready';
+  }
+  markDraining(): void {
+    if (this.phase !== 'stopped') this.phase = 'draining';
+  }
+  markStopped(): void {
+    this.phase = 'stopped';
+  }
+}
