@@ -3,7 +3,7 @@
 
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { pino, type Logger } from 'pino';
+import { destination, pino, type Logger } from 'pino';
 import { loadConfig, type Config } from './config/load.js';
 import { helpText } from './config/parse.js';
 import { RemoteWriteSender } from './deliver/remote-write-sender.js';
@@ -139,7 +139,7 @@ async function statusDoc(config: Config, lifecycle: Lifecycle, metrics: Metrics,
 }
 
 export function createLogger(level: Config['logLevel']): Logger {
-  return pino({ level: level.toLowerCase(), base: { app: 'spillway' } }, pino.destination({ dest: 2, sync: false }));
+  return pino({ level: level.toLowerCase(), base: { app: 'spillway' } }, destination({ dest: 2, sync: false }));
 }
 
 export async function main(): Promise<void> {

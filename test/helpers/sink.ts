@@ -1,0 +1,48 @@
+// A remote-write sink on loopback that records what it receives and fails on command.
+
+import { createServer, type IncomingMessage, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+export interface Received {
+  path: string;
+  headers: IncomingMessage['headers'];
+  body: Buffer;
+}
+
+export type Behaviour = { status: number; headers?: Record<string, string>; body?: string } | 'reset' | 'stall';
+
+export class Sink {
+  readonly received: Received[] = [];
+  /** Answers to give, in order, before falling back to 204. */
+  readonly script: Behaviour[] = [];
+  attempts = 0;
+  private server!: Server;
+  url = '';
+
+  async start(): Promise<this> {
+    this.server = createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        this.attempts++;
+        const b = this.script.shift();
+        if (b === 'reset') return req.socket.destroy();
+        if (b === 'stall') return; // never answers
+        if (b) {
+          res.writeHead(b.status, b.headers);
+          return res.end(b.body ?? '');
+        }
+        this.received.push({ path: req.url ?? '', headers: req.headers, body: Buffer.concat(chunks) });
+        res.writeHead(204).end();
+      });
+    });
+    await new Promise<void>((r) => this.server.listen(0, '127.0.0.1', r));
+    this.url = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+    return this;
+  }
+
+  async stop(): Promise<void> {
+    this.server.closeAllConnections();
+    await new Promise((r) => this.server.close(r));
+  }
+}
