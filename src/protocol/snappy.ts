@@ -6,6 +6,7 @@
 //
 // Every codec failure surfaces as a SpillwayError, and the declared uncompressed length is
 // checked against the caller's limit before anything of that size is allocated.
+import { createRequire } from 'node:module';
 import { SpillwayError } from '../errors.js';
 
 export type SnappyImplementation = 'native' | 'js';
@@ -15,13 +16,15 @@ interface SnappyBackend {
   compress(src: Uint8Array): Uint8Array;
 }
 
-// The specifiers are variables so the typecheck does not depend on the optional package
-// being installed, and because snappyjs ships no types.
-async function loadNative(): Promise<SnappyBackend | undefined> {
+// Both packages are CommonJS, so a synchronous require keeps this module free of top-level
+// await (which would stop CommonJS callers and some loaders from importing it). The optional
+// native package may be absent or broken; that is what the try is for.
+const require = createRequire(import.meta.url);
+
+function loadNative(): SnappyBackend | undefined {
   if (process.env.SPILLWAY_SNAPPY === 'js') return undefined;
   try {
-    const spec = 'snappy';
-    const mod = (await import(spec)) as {
+    const mod = require('snappy') as {
       uncompressSync(input: Uint8Array, opts?: { asBuffer?: boolean }): Buffer | string;
       compressSync(input: Uint8Array): Buffer;
     };
@@ -39,11 +42,10 @@ async function loadNative(): Promise<SnappyBackend | undefined> {
   }
 }
 
-async function loadJs(): Promise<SnappyBackend | undefined> {
+function loadJs(): SnappyBackend | undefined {
   try {
-    const spec = 'snappyjs';
-    const imported = (await import(spec)) as Record<string, unknown>;
-    const mod = ((imported.default as Record<string, unknown> | undefined) ?? imported) as {
+    // snappyjs ships no types.
+    const mod = require('snappyjs') as {
       uncompress(input: Buffer, maxLength?: number): Buffer;
       compress(input: Buffer): Buffer;
     };
@@ -67,7 +69,8 @@ function asBuffer(src: Uint8Array): Buffer {
 
 const backends: Partial<Record<SnappyImplementation, SnappyBackend>> = {};
 {
-  const [native, js] = await Promise.all([loadNative(), loadJs()]);
+  const native = loadNative();
+  const js = loadJs();
   if (native) backends.native = native;
   if (js) backends.js = js;
 }
@@ -127,14 +130,14 @@ export function snappyUncompress(buf: Uint8Array, maxBytes: number, impl?: Snapp
   if (declared > maxBytes) {
     throw new SpillwayError(
       'SPW_ERR_DECOMPRESSED_TOO_LARGE',
-      `snappy block declares ${declared} uncompressed bytes, the limit is ${maxBytes} (offset 0)`,
+      `snappy block declares ${declared} uncompressed bytes, the limit is ${maxBytes} at offset 0`,
     );
   }
   // A block this short cannot produce the declared length; refuse before allocating for it.
   if (declared > (buf.length - varintBytes) * MAX_EXPANSION) {
     throw new SpillwayError(
       'SPW_ERR_BAD_SNAPPY',
-      `snappy block of ${buf.length} bytes cannot expand to the declared ${declared} bytes (offset 0)`,
+      `snappy block of ${buf.length} bytes cannot expand to the declared ${declared} bytes at offset 0`,
     );
   }
   const backend = backendFor(impl);
@@ -143,11 +146,13 @@ export function snappyUncompress(buf: Uint8Array, maxBytes: number, impl?: Snapp
     out = backend.uncompress(buf);
   } catch (err) {
     if (err instanceof SpillwayError) throw err;
+    // The native codec does not say where the block went wrong; the validator does.
+    validateSnappyBlock(buf);
     const msg = err instanceof Error ? err.message : String(err);
-    throw new SpillwayError('SPW_ERR_BAD_SNAPPY', `corrupt snappy block (${msg})`, { cause: err });
+    throw new SpillwayError('SPW_ERR_BAD_SNAPPY', `corrupt snappy block (${msg}) at offset 0`, { cause: err });
   }
   if (out.length !== declared) {
-    throw new SpillwayError('SPW_ERR_BAD_SNAPPY', `snappy block produced ${out.length} bytes, declared ${declared}`);
+    throw new SpillwayError('SPW_ERR_BAD_SNAPPY', `snappy block produced ${out.length} bytes, declared ${declared} at offset 0`);
   }
   return asBuffer(out);
 }
