@@ -12,6 +12,8 @@ export interface ReceivedPacket {
   /** Which accepted connection (1-based) it came on. */
   conn: number;
   payload: Buffer;
+  /** When it was read in full (Date.now()). */
+  at: number;
   /** The ack sent: 1, 2, or 0 when none was (stalled). */
   ack: number;
 }
@@ -23,6 +25,8 @@ export class FakeVmstorage {
   readonly packets: ReceivedPacket[] = [];
   /** Client isCompressed flag of each handshake. */
   readonly clientFlags: number[] = [];
+  /** Every byte received on each connection (1-based), for byte-exact checks. */
+  readonly wire = new Map<number, Buffer[]>();
   connections = 0;
   handshakes = 0;
   badHellos = 0;
@@ -66,6 +70,11 @@ export class FakeVmstorage {
     return this.packets.filter((p) => p.ack === ACK_STORED && p.payload.length > 0);
   }
 
+  /** Everything received on connection `conn` (1-based). */
+  received(conn: number): Buffer {
+    return Buffer.concat(this.wire.get(conn) ?? []);
+  }
+
   /** Be down: stop listening (dials are refused) and reset every open connection. */
   async down(): Promise<void> {
     const server = this.server;
@@ -107,6 +116,9 @@ export class FakeVmstorage {
     socket.on('close', () => this.sockets.delete(socket));
     socket.on('error', () => {});
     const conn = ++this.connections;
+    const wire: Buffer[] = [];
+    this.wire.set(conn, wire);
+    socket.on('data', (c: Buffer) => wire.push(c));
     this.session(socket, new SocketReader(socket), conn).catch(() => socket.destroy());
   }
 
@@ -151,12 +163,12 @@ export class FakeVmstorage {
       const payload = len === 0 ? Buffer.alloc(0) : Buffer.from(await reader.read(len));
       if (len > 0 && this.stall > 0) {
         this.stall--;
-        this.packets.push({ conn, payload, ack: 0 });
+        this.packets.push({ conn, payload, at: Date.now(), ack: 0 });
         this.notify();
         return; // never answers; the client has to give up on its own
       }
       if (this.readOnly) {
-        this.packets.push({ conn, payload, ack: ACK_READ_ONLY });
+        this.packets.push({ conn, payload, at: Date.now(), ack: ACK_READ_ONLY });
         socket.write(Buffer.from([ACK_READ_ONLY]));
         this.notify();
         continue;
@@ -167,7 +179,7 @@ export class FakeVmstorage {
       } catch {
         this.decodeErrors++;
       }
-      this.packets.push({ conn, payload, ack: ACK_STORED });
+      this.packets.push({ conn, payload, at: Date.now(), ack: ACK_STORED });
       socket.write(Buffer.from([ACK_STORED]));
       this.notify();
     }

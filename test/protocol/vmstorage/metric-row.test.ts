@@ -14,6 +14,10 @@ import {
 } from '../../../src/protocol/vmstorage/metric-row.js';
 import { encodePacket } from '../../../src/protocol/vmstorage/packet.js';
 import {
+  numbered,
+  REQ2,
+  TS,
+  UP,
   HANDSHAKE_C2S_LEN,
   HANDSHAKE_S2C_LEN,
   rendezvous,
@@ -25,57 +29,6 @@ import {
   viewOf,
   xxh64,
 } from './vectors.js';
-
-const TS = 1700000000000;
-
-// The input series of each capture, as vectors/README.md describes them.
-const UP: SeriesInput = {
-  labels: [
-    ['__name__', 'up'],
-    ['job', 'node'],
-    ['instance', 'a:9100'],
-  ],
-  samples: [[1, TS]],
-};
-const REQ2: SeriesInput[] = [
-  {
-    labels: [
-      ['job', 'api'],
-      ['__name__', 'http_requests_total'],
-      ['code', '200'],
-      ['empty', ''],
-    ],
-    samples: [
-      [12345.0, TS],
-      [12400.5, 1700000015000],
-    ],
-  },
-  {
-    labels: [
-      ['__name__', 'temp_c'],
-      ['city', 'Zürich'],
-    ],
-    samples: [[-3.25, TS]],
-  },
-  {
-    labels: [
-      ['__name__', 'weird'],
-      [Buffer.from('a\x00b', 'latin1'), Buffer.from('x\x01y\x02z', 'latin1')],
-    ],
-    samples: [[Infinity, 1699999999999]],
-  },
-];
-
-function numbered(name: string, n: number): SeriesInput[] {
-  return Array.from({ length: n }, (_, i) => ({
-    labels: [
-      ['__name__', name],
-      ['job', 'node'],
-      ['instance', `host${i}:9100`],
-    ] as const,
-    samples: [[i, TS]] as const,
-  }));
-}
 
 function labelsOf(s: SeriesInput): [string, string][] {
   return s.labels.map(([n, v]) => [Buffer.from(n).toString('utf8'), Buffer.from(v).toString('utf8')]);

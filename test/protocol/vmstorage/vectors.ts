@@ -52,6 +52,58 @@ export function rowsOf(series: readonly SeriesInput[], pick: readonly number[], 
   return w.finish();
 }
 
+// ---- The input series of the captures, as vectors/README.md describes them ----
+
+export const TS = 1700000000000;
+
+export const UP: SeriesInput = {
+  labels: [
+    ['__name__', 'up'],
+    ['job', 'node'],
+    ['instance', 'a:9100'],
+  ],
+  samples: [[1, TS]],
+};
+export const REQ2: SeriesInput[] = [
+  {
+    labels: [
+      ['job', 'api'],
+      ['__name__', 'http_requests_total'],
+      ['code', '200'],
+      ['empty', ''],
+    ],
+    samples: [
+      [12345.0, TS],
+      [12400.5, 1700000015000],
+    ],
+  },
+  {
+    labels: [
+      ['__name__', 'temp_c'],
+      ['city', 'Zürich'],
+    ],
+    samples: [[-3.25, TS]],
+  },
+  {
+    labels: [
+      ['__name__', 'weird'],
+      [Buffer.from('a\x00b', 'latin1'), Buffer.from('x\x01y\x02z', 'latin1')],
+    ],
+    samples: [[Infinity, 1699999999999]],
+  },
+];
+
+export function numbered(name: string, n: number): SeriesInput[] {
+  return Array.from({ length: n }, (_, i) => ({
+    labels: [
+      ['__name__', name],
+      ['job', 'node'],
+      ['instance', `host${i}:9100`],
+    ] as const,
+    samples: [[i, TS]] as const,
+  }));
+}
+
 // ---- Reference node choice, from PROTOCOL.md §6 ----
 
 const M64 = (1n << 64n) - 1n;
