@@ -1,7 +1,7 @@
 // Wiring and lifecycle. Start order: recover the spools, start one sender per node, then
 // listen; readiness turns true only after all three. SIGTERM drains in the reverse order.
 
-import { createHash } from 'node:crypto';
+import path from 'node:path';
 import { readFileSync } from 'node:fs';
 import { destination, pino, type Logger } from 'pino';
 import { loadConfig, type Config } from './config/load.js';
@@ -15,7 +15,7 @@ import { Lifecycle } from './observe/lifecycle.js';
 import { Metrics } from './observe/metrics.js';
 import { registerObserveRoutes, type StatusDoc } from './observe/routes.js';
 import { Ring } from './route/ring.js';
-import { closeSpools, openSpools } from './spool/spool-set.js';
+import { closeSpools, nodeDirName, openSpools } from './spool/spool-set.js';
 import type { NodeSpool } from './spool/types.js';
 
 export const VERSION: string = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
@@ -33,12 +33,19 @@ export async function start(config: Config, log: Logger): Promise<Running> {
   const nodeIds = config.nodes.map((n) => n.id);
 
   log.info({ version: VERSION, nodes: nodeIds, replicationFactor: config.replicationFactor, spool: config.spool.path }, 'starting Spillway');
-  const { spools: spoolMap } = await openSpools(config.spool, nodeIds, log);
+  const { spools: spoolMap, reports } = await openSpools(config.spool, nodeIds, log);
+  for (const r of reports.nodes) {
+    log.info(
+      { node: r.node, records: r.records, bytes: r.bytes, samples: r.samples, truncatedBytes: r.truncatedBytes, movedAside: r.movedAside.length, ms: r.durationMs },
+      r.records > 0 ? 'spool recovered: backlog will be delivered oldest first' : 'spool recovered: empty',
+    );
+    for (const p of r.problems) log.warn({ node: r.node }, p);
+  }
   const spools: NodeSpool[] = nodeIds.map((id) => spoolMap.get(id)!);
 
   const senders = config.nodes.map(
     (n, i) =>
-      new RemoteWriteSender(n.id, n.url, spools[i]!, config.sender, metrics, log, DeadLetterFile.forNode(config.spool.path, nodeKey(n.id))),
+      new RemoteWriteSender(n.id, n.url, spools[i]!, config.sender, metrics, log, DeadLetterFile.inNodeDir(path.join(config.spool.path, nodeDirName(n.id)))),
   );
   for (const s of senders) s.start();
 
@@ -89,11 +96,6 @@ export async function start(config: Config, log: Logger): Promise<Running> {
       log.info('stopped cleanly');
     })());
   return { config, port, shutdown };
-}
-
-/** Stable short name for per-node files (the node identity may be any URL). */
-export function nodeKey(id: string): string {
-  return createHash('sha256').update(id).digest('hex').slice(0, 16);
 }
 
 async function statusDoc(config: Config, lifecycle: Lifecycle, metrics: Metrics, spools: NodeSpool[], senders: RemoteWriteSender[]): Promise<StatusDoc> {

@@ -11,8 +11,9 @@ export class DeadLetterFile {
 
   constructor(private readonly file: string) {}
 
-  static forNode(spoolPath: string, nodeKey: string): DeadLetterFile {
-    return new DeadLetterFile(path.join(spoolPath, 'dead-letter', `${nodeKey}.bin`));
+  /** Kept beside the node's queue, so it travels with the spool volume. */
+  static inNodeDir(nodeDir: string): DeadLetterFile {
+    return new DeadLetterFile(path.join(nodeDir, 'dead-letter.bin'));
   }
 
   get path(): string {

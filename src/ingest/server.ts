@@ -2,7 +2,7 @@
 // (DESIGN.md §6). vmagent drops a block on 400/409/415 and retries anything else, so a status
 // here decides whether data is retried or given up: only what can never succeed gets a 4xx.
 
-import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import { SpillwayError, isSpillwayError } from '../errors.js';
 import type { Lifecycle } from '../observe/lifecycle.js';
@@ -24,7 +24,8 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
   const { metrics, lifecycle } = deps;
   const app = Fastify({
     loggerInstance: deps.logger as unknown as FastifyBaseLogger,
-    disableRequestLogging: true,
+    // No per-request log lines: at thousands of requests per second they would be the load.
+    logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: deps.maxInsertRequestSize,
     // Remote-write clients keep connections open for minutes; keep them, but bound idle ones.
     keepAliveTimeout: 65_000,

@@ -1,5 +1,6 @@
 // An in-memory NodeSpool for testing senders and ingest without disk: same contract, no durability.
 
+import { SpillwayError } from '../../src/errors.js';
 import type { AppendInput, NodeSpool, SpoolRecord, SpoolStats } from '../../src/spool/types.js';
 
 export class MemorySpool implements NodeSpool {
@@ -13,7 +14,7 @@ export class MemorySpool implements NodeSpool {
   constructor(readonly nodeId: string) {}
 
   checkCapacity(): void {
-    if (this.full) throw Object.assign(new Error('full'), { code: 'SPW_ERR_SPOOL_FULL' });
+    if (this.full) throw new SpillwayError('SPW_ERR_SPOOL_FULL', `node ${this.nodeId} spool is full`, { retryAfter: 10 });
   }
   async append(rec: AppendInput): Promise<void> {
     const size = rec.data.length + 40;
