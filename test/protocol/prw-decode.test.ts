@@ -195,6 +195,27 @@ t.test('non-minimal tag and length varints are accepted', async (t) => {
   t.equal(v.series[S_END], body.length);
 });
 
+t.test('labels off the canonical fast path decode the same', async (t) => {
+  const d = new PrwDecoder(NO_LIMITS);
+  const cases: [string, string, [string, string][]][] = [
+    ['canonical', '0a 08 0a 06 0a 01 61 12 01 62', [['a', 'b']]],
+    ['value before name', '0a 08 0a 06 12 01 62 0a 01 61', [['a', 'b']]],
+    ['trailing unknown field', '0a 0a 0a 08 0a 01 61 12 01 62 30 01', [['a', 'b']]],
+    ['value omitted', '0a 05 0a 03 0a 01 61', [['a', '']]],
+    ['two-byte name length', `0a 88 01 0a 85 01 0a 80 01 ${'61'.repeat(128)} 12 00`, [['a'.repeat(128), '']]],
+    ['two-byte label length', `0a 85 01 0a 82 01 0a 7e ${'61'.repeat(126)} 12 00`, [['a'.repeat(126), '']]],
+  ];
+  for (const [name, body, labels] of cases) {
+    const buf = hex(body);
+    const v = d.decode(buf);
+    t.same(seriesToObject(v, 0).labels, labels, name);
+    t.equal(v.series[S_END], buf.length, `${name}: series end`);
+  }
+  // Lengths that do not add up must not be taken at face value by the fast path.
+  t.throws(() => d.decode(hex('0a 08 0a 06 0a 01 61 12 02 62')), { code: 'SPW_ERR_BAD_PROTOBUF', message: /Label\.value length 2 runs past its parent/ });
+  t.throws(() => d.decode(hex('0a 08 0a 07 0a 01 61 12 01 62')), { code: 'SPW_ERR_BAD_PROTOBUF', message: /Label length 7 runs past its parent/ });
+});
+
 t.test('repeated singular label fields: the last one wins', async (t) => {
   const body = hex('0a 0e 0a 0c 0a01 61 0a01 63 1201 62 1201 64');
   const v = new PrwDecoder(NO_LIMITS).decode(body);

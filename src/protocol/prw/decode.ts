@@ -29,29 +29,60 @@ import {
 } from './types.js';
 
 // Tags (field << 3 | wire type) of the fields this decoder knows; all fit in one byte.
-const TAG_WR_TIMESERIES = 0x0a; // WriteRequest.timeseries = 1, len
-const TAG_WR_METADATA = 0x1a; // WriteRequest.metadata = 3, len
-const TAG_TS_LABEL = 0x0a; // TimeSeries.labels = 1, len
-const TAG_TS_SAMPLE = 0x12; // TimeSeries.samples = 2, len
-const TAG_TS_EXEMPLAR = 0x1a; // TimeSeries.exemplars = 3, len
-const TAG_TS_HISTOGRAM = 0x22; // TimeSeries.histograms = 4, len
-const TAG_LABEL_NAME = 0x0a; // Label.name = 1, len
-const TAG_LABEL_VALUE = 0x12; // Label.value = 2, len
-const TAG_SAMPLE_VALUE = 0x09; // Sample.value = 1, fixed64
-const TAG_SAMPLE_TIMESTAMP = 0x10; // Sample.timestamp = 2, varint
-const TAG_EXEMPLAR_LABEL = 0x0a; // Exemplar.labels = 1, len
-const TAG_EXEMPLAR_VALUE = 0x11; // Exemplar.value = 2, fixed64
-const TAG_EXEMPLAR_TIMESTAMP = 0x18; // Exemplar.timestamp = 3, varint
-const TAG_HISTOGRAM_TIMESTAMP = 0x78; // Histogram.timestamp = 15, varint
+// const enums, because esbuild and tsc inline them as literals: module-level constants and
+// imports cost a load and a hole check per use in optimised code, which the label loop feels.
+const enum Tag {
+  WrTimeseries = 0x0a, // WriteRequest.timeseries = 1, len
+  WrMetadata = 0x1a, // WriteRequest.metadata = 3, len
+  TsLabel = 0x0a, // TimeSeries.labels = 1, len
+  TsSample = 0x12, // TimeSeries.samples = 2, len
+  TsExemplar = 0x1a, // TimeSeries.exemplars = 3, len
+  TsHistogram = 0x22, // TimeSeries.histograms = 4, len
+  LabelName = 0x0a, // Label.name = 1, len
+  LabelValue = 0x12, // Label.value = 2, len
+  SampleValue = 0x09, // Sample.value = 1, fixed64
+  SampleTimestamp = 0x10, // Sample.timestamp = 2, varint
+  ExemplarLabel = 0x0a, // Exemplar.labels = 1, len
+  ExemplarValue = 0x11, // Exemplar.value = 2, fixed64
+  ExemplarTimestamp = 0x18, // Exemplar.timestamp = 3, varint
+  HistogramTimestamp = 0x78, // Histogram.timestamp = 15, varint
+}
 
-const WIRE_VARINT = 0;
-const WIRE_FIXED64 = 1;
-const WIRE_LEN = 2;
-const WIRE_FIXED32 = 5;
+const enum Wire {
+  Varint = 0,
+  Fixed64 = 1,
+  Len = 2,
+  Fixed32 = 5,
+}
+
+// The view layout of types.ts, inlined for the same reason; checked against it below.
+const enum Ser {
+  Start = 0,
+  End = 1,
+  LabelFirst = 2,
+  LabelCount = 3,
+  SampleCount = 4,
+  HistogramCount = 5,
+  Drop = 6,
+  Stride = 7,
+}
+const enum Lab {
+  NameStart = 0,
+  NameEnd = 1,
+  ValueStart = 2,
+  ValueEnd = 3,
+  Stride = 4,
+}
+if (
+  [Ser.Start, Ser.End, Ser.LabelFirst, Ser.LabelCount, Ser.SampleCount, Ser.HistogramCount, Ser.Drop, Ser.Stride].join() !==
+    [S_START, S_END, S_LABEL_FIRST, S_LABEL_COUNT, S_SAMPLE_COUNT, S_HISTOGRAM_COUNT, S_DROP, SERIES_STRIDE].join() ||
+  [Lab.NameStart, Lab.NameEnd, Lab.ValueStart, Lab.ValueEnd, Lab.Stride].join() !==
+    [L_NAME_START, L_NAME_END, L_VALUE_START, L_VALUE_END, LABEL_STRIDE].join()
+) {
+  throw new Error('prw/decode.ts: the inlined view layout no longer matches prw/types.ts');
+}
+
 const WIRE_NAMES = ['varint', 'fixed64', 'length-delimited', 'start-group', 'end-group', 'fixed32', 'wire type 6', 'wire type 7'];
-
-const OVER_NAME = 1;
-const OVER_VALUE = 2;
 
 const TWO_32 = 4294967296;
 const INITIAL_SERIES = 1024;
@@ -70,17 +101,19 @@ function limitOrInfinity(n: number): number {
   return Number.isFinite(n) && n > 0 ? n : Infinity;
 }
 
+// Position just past the last varint read by the helpers below. Module state is safe here:
+// decoding is synchronous, and each worker thread has its own module instance.
+let next = 0;
+
 export class PrwDecoder {
   readonly #maxLabels: number;
   readonly #maxNameLen: number;
   readonly #maxValueLen: number;
 
-  #series = new Int32Array(INITIAL_SERIES * SERIES_STRIDE);
-  #labels = new Int32Array(INITIAL_LABELS * LABEL_STRIDE);
+  #series = new Int32Array(INITIAL_SERIES * Ser.Stride);
+  #labels = new Int32Array(INITIAL_LABELS * Lab.Stride);
   #seriesCount = 0;
   #labelCount = 0;
-  // Position just past the varint read by the last #varint/#int64 call.
-  #next = 0;
 
   // Running totals of the current decode().
   #sampleCount = 0;
@@ -88,12 +121,7 @@ export class PrwDecoder {
   #droppedSamples = 0;
   #minTs = Infinity;
   #maxTs = -Infinity;
-  #metadataCount = 0;
   readonly #droppedSeries = new Uint32Array(4);
-
-  // Per-series scratch written by #sample/#histogram while a TimeSeries is walked.
-  #tsMin = Infinity;
-  #tsMax = -Infinity;
 
   readonly #view: WriteRequestView;
 
@@ -131,8 +159,8 @@ export class PrwDecoder {
     this.#droppedSamples = 0;
     this.#minTs = Infinity;
     this.#maxTs = -Infinity;
-    this.#metadataCount = 0;
     this.#droppedSeries.fill(0);
+    let metadata = 0;
 
     let p = 0;
     while (p < end) {
@@ -140,23 +168,28 @@ export class PrwDecoder {
       let tag = buf[p]!;
       if (tag < 0x80) p++;
       else {
-        tag = this.#tag(buf, p, end, 'WriteRequest');
-        p = this.#next;
+        tag = readTag(buf, p, end, 'WriteRequest');
+        p = next;
       }
-      if (tag === TAG_WR_TIMESERIES) {
-        const len = this.#len(buf, p, end, 'WriteRequest.timeseries', at);
-        p = this.#next;
+      if (tag === Tag.WrTimeseries) {
+        let len: number;
+        if (p < end && (len = buf[p]!) < 0x80) p++;
+        else {
+          len = readLen(buf, p, end, 'WriteRequest.timeseries', at);
+          p = next;
+        }
+        if (len > end - p) throw pastParent('WriteRequest.timeseries', len, end - p, at);
         this.#timeSeries(buf, at, p, p + len);
         p += len;
-      } else if (tag === TAG_WR_METADATA) {
-        const len = this.#len(buf, p, end, 'WriteRequest.metadata', at);
-        p = this.#next + len;
-        this.#metadataCount++;
+      } else if (tag === Tag.WrMetadata) {
+        const len = readLen(buf, p, end, 'WriteRequest.metadata', at);
+        p = next + len;
+        metadata++;
       } else {
         const field = tag >>> 3;
         if (field === 1) throw wrongWire('WriteRequest.timeseries', tag, at);
         if (field === 3) throw wrongWire('WriteRequest.metadata', tag, at);
-        p = this.#skip(buf, p, end, tag, 'WriteRequest', at);
+        p = skipField(buf, p, end, tag, 'WriteRequest', at);
       }
     }
 
@@ -171,87 +204,158 @@ export class PrwDecoder {
     const any = this.#minTs <= this.#maxTs;
     v.minTimestamp = any ? this.#minTs : 0;
     v.maxTimestamp = any ? this.#maxTs : 0;
-    v.metadataCount = this.#metadataCount;
+    v.metadataCount = metadata;
     return v;
   }
 
-  /** Walk one TimeSeries (body [p, end), field tag at `start`) and record it. */
+  /**
+   * Walk one TimeSeries (body [p, end), field tag at `start`) and record it. Labels are the
+   * bulk of every request (10–14 per series), so their walk is inlined here with one-byte
+   * fast paths for tags and lengths.
+   */
   #timeSeries(buf: Buffer, start: number, p: number, end: number): void {
-    if ((this.#seriesCount + 1) * SERIES_STRIDE > this.#series.length) this.#growSeries();
+    if ((this.#seriesCount + 1) * Ser.Stride > this.#series.length) this.#growSeries();
+    const maxNameLen = this.#maxNameLen;
+    const maxValueLen = this.#maxValueLen;
+    let labels = this.#labels;
     const labelFirst = this.#labelCount;
+    let labelCount = labelFirst;
     let samples = 0;
     let histograms = 0;
     let nameTooLong = false;
     let valueTooLong = false;
-    this.#tsMin = Infinity;
-    this.#tsMax = -Infinity;
+    let tsMin = Infinity;
+    let tsMax = -Infinity;
 
     while (p < end) {
       const at = p;
       let tag = buf[p]!;
+      if (tag === Tag.TsLabel) {
+        // Fast path for the canonical encoding every client uses for a non-empty label:
+        // 0a L 0a N <name> 12 V <value>, one-byte lengths that add up to L exactly (which
+        // also proves every range lies inside the label). Anything else takes the general
+        // path below.
+        const len = buf[p + 1]!;
+        const n = buf[p + 3]!;
+        if (len < 0x80 && n < 0x80 && buf[p + 2] === Tag.LabelName && n + 4 <= len && len <= end - p - 2) {
+          const vAt = p + 4 + n;
+          const v = buf[vAt + 1]!;
+          if (buf[vAt] === Tag.LabelValue && n + v + 4 === len) {
+            const li = labelCount * Lab.Stride;
+            if (li + Lab.Stride > labels.length) labels = this.#growLabels();
+            labels[li + Lab.NameStart] = p + 4;
+            labels[li + Lab.NameEnd] = vAt;
+            labels[li + Lab.ValueStart] = vAt + 2;
+            labels[li + Lab.ValueEnd] = p = vAt + 2 + v;
+            labelCount++;
+            if (n > maxNameLen) nameTooLong = true;
+            if (v > maxValueLen) valueTooLong = true;
+            continue;
+          }
+        }
+      }
       if (tag < 0x80) p++;
       else {
-        tag = this.#tag(buf, p, end, 'TimeSeries');
-        p = this.#next;
+        tag = readTag(buf, p, end, 'TimeSeries');
+        p = next;
       }
-      switch (tag) {
-        case TAG_TS_LABEL: {
-          const len = this.#len(buf, p, end, 'Label', at);
-          p = this.#next;
-          const over = this.#label(buf, p, p + len);
-          if (over & OVER_NAME) nameTooLong = true;
-          if (over & OVER_VALUE) valueTooLong = true;
-          p += len;
-          break;
+      let len: number;
+      if ((tag & 7) === Wire.Len) {
+        if (p < end && (len = buf[p]!) < 0x80) p++;
+        else {
+          len = readLen(buf, p, end, 'TimeSeries field', at);
+          p = next;
         }
-        case TAG_TS_SAMPLE: {
-          const len = this.#len(buf, p, end, 'Sample', at);
-          p = this.#next;
-          this.#sample(buf, p, p + len);
-          p += len;
-          samples++;
-          break;
-        }
-        case TAG_TS_EXEMPLAR: {
-          const len = this.#len(buf, p, end, 'Exemplar', at);
-          p = this.#next;
-          this.#exemplar(buf, p, p + len);
-          p += len;
-          break;
-        }
-        case TAG_TS_HISTOGRAM: {
-          const len = this.#len(buf, p, end, 'Histogram', at);
-          p = this.#next;
-          this.#histogram(buf, p, p + len);
-          p += len;
-          histograms++;
-          break;
-        }
-        default: {
-          const field = tag >>> 3;
-          if (field >= 1 && field <= 4) {
-            throw wrongWire(['', 'TimeSeries.labels', 'TimeSeries.samples', 'TimeSeries.exemplars', 'TimeSeries.histograms'][field]!, tag, at);
-          }
-          p = this.#skip(buf, p, end, tag, 'TimeSeries', at);
-        }
+        if (len > end - p) throw pastParent(TS_FIELD_NAMES[tag >>> 3] ?? `TimeSeries field ${tag >>> 3}`, len, end - p, at);
+      } else {
+        const field = tag >>> 3;
+        if (field >= 1 && field <= 4) throw wrongWire(TS_WIRE_NAMES[field]!, tag, at);
+        p = skipField(buf, p, end, tag, 'TimeSeries', at);
+        continue;
       }
-    }
+      const fieldEnd = p + len;
 
-    const labelCount = this.#labelCount - labelFirst;
+      if (tag === Tag.TsLabel) {
+        let nameStart = p;
+        let nameEnd = p;
+        let valueStart = p;
+        let valueEnd = p;
+        while (p < fieldEnd) {
+          const lat = p;
+          let ltag = buf[p]!;
+          if (ltag < 0x80) p++;
+          else {
+            ltag = readTag(buf, p, fieldEnd, 'Label');
+            p = next;
+          }
+          if (ltag === Tag.LabelName || ltag === Tag.LabelValue) {
+            let n: number;
+            if (p < fieldEnd && (n = buf[p]!) < 0x80) p++;
+            else {
+              n = readLen(buf, p, fieldEnd, ltag === Tag.LabelName ? 'Label.name' : 'Label.value', lat);
+              p = next;
+            }
+            if (n > fieldEnd - p) throw pastParent(ltag === Tag.LabelName ? 'Label.name' : 'Label.value', n, fieldEnd - p, lat);
+            // Repeated occurrences of a singular field: the last one wins, as in every protobuf parser.
+            if (ltag === Tag.LabelName) {
+              nameStart = p;
+              nameEnd = p + n;
+            } else {
+              valueStart = p;
+              valueEnd = p + n;
+            }
+            p += n;
+          } else {
+            const field = ltag >>> 3;
+            if (field === 1) throw wrongWire('Label.name', ltag, lat);
+            if (field === 2) throw wrongWire('Label.value', ltag, lat);
+            p = skipField(buf, p, fieldEnd, ltag, 'Label', lat);
+          }
+        }
+        const li = labelCount * Lab.Stride;
+        if (li + Lab.Stride > labels.length) labels = this.#growLabels();
+        labels[li + Lab.NameStart] = nameStart;
+        labels[li + Lab.NameEnd] = nameEnd;
+        labels[li + Lab.ValueStart] = valueStart;
+        labels[li + Lab.ValueEnd] = valueEnd;
+        labelCount++;
+        if (nameEnd - nameStart > maxNameLen) nameTooLong = true;
+        if (valueEnd - valueStart > maxValueLen) valueTooLong = true;
+      } else if (tag === Tag.TsSample) {
+        const ts = sampleTimestamp(buf, p, fieldEnd);
+        if (ts < tsMin) tsMin = ts;
+        if (ts > tsMax) tsMax = ts;
+        samples++;
+      } else if (tag === Tag.TsExemplar) {
+        checkExemplar(buf, p, fieldEnd);
+      } else if (tag === Tag.TsHistogram) {
+        const ts = histogramTimestamp(buf, p, fieldEnd);
+        if (ts < tsMin) tsMin = ts;
+        if (ts > tsMax) tsMax = ts;
+        histograms++;
+      } else if (tag < 8) {
+        throw bad('TimeSeries field number 0', at);
+      }
+      // Unknown length-delimited fields need no more than the bounds check above.
+      p = fieldEnd;
+    }
+    this.#labelCount = labelCount;
+
+    const count = labelCount - labelFirst;
     let drop: DropReason = DropReason.None;
-    if (labelCount > this.#maxLabels) drop = DropReason.TooManyLabels;
+    if (count > this.#maxLabels) drop = DropReason.TooManyLabels;
     else if (nameTooLong) drop = DropReason.LabelNameTooLong;
     else if (valueTooLong) drop = DropReason.LabelValueTooLong;
 
     const s = this.#series;
-    const si = this.#seriesCount * SERIES_STRIDE;
-    s[si + S_START] = start;
-    s[si + S_END] = end;
-    s[si + S_LABEL_FIRST] = labelFirst;
-    s[si + S_LABEL_COUNT] = labelCount;
-    s[si + S_SAMPLE_COUNT] = samples;
-    s[si + S_HISTOGRAM_COUNT] = histograms;
-    s[si + S_DROP] = drop;
+    const si = this.#seriesCount * Ser.Stride;
+    s[si + Ser.Start] = start;
+    s[si + Ser.End] = end;
+    s[si + Ser.LabelFirst] = labelFirst;
+    s[si + Ser.LabelCount] = count;
+    s[si + Ser.SampleCount] = samples;
+    s[si + Ser.HistogramCount] = histograms;
+    s[si + Ser.Drop] = drop;
     this.#seriesCount++;
 
     if (drop !== DropReason.None) {
@@ -261,274 +365,227 @@ export class PrwDecoder {
     } else {
       this.#sampleCount += samples;
       this.#histogramCount += histograms;
-      if (this.#tsMin < this.#minTs) this.#minTs = this.#tsMin;
-      if (this.#tsMax > this.#maxTs) this.#maxTs = this.#tsMax;
+      if (tsMin < this.#minTs) this.#minTs = tsMin;
+      if (tsMax > this.#maxTs) this.#maxTs = tsMax;
     }
-  }
-
-  /**
-   * Walk one Label and append its name and value ranges (absent fields are empty ranges).
-   * Returns which length limits it breaks (OVER_NAME | OVER_VALUE).
-   */
-  #label(buf: Buffer, p: number, end: number): number {
-    let nameStart = p;
-    let nameEnd = p;
-    let valueStart = p;
-    let valueEnd = p;
-    while (p < end) {
-      const at = p;
-      let tag = buf[p]!;
-      if (tag < 0x80) p++;
-      else {
-        tag = this.#tag(buf, p, end, 'Label');
-        p = this.#next;
-      }
-      if (tag === TAG_LABEL_NAME) {
-        const len = this.#len(buf, p, end, 'Label.name', at);
-        // Repeated occurrences of a singular field: the last one wins, as in every protobuf parser.
-        nameStart = this.#next;
-        nameEnd = p = nameStart + len;
-      } else if (tag === TAG_LABEL_VALUE) {
-        const len = this.#len(buf, p, end, 'Label.value', at);
-        valueStart = this.#next;
-        valueEnd = p = valueStart + len;
-      } else {
-        const field = tag >>> 3;
-        if (field === 1) throw wrongWire('Label.name', tag, at);
-        if (field === 2) throw wrongWire('Label.value', tag, at);
-        p = this.#skip(buf, p, end, tag, 'Label', at);
-      }
-    }
-    if ((this.#labelCount + 1) * LABEL_STRIDE > this.#labels.length) this.#growLabels();
-    const l = this.#labels;
-    const li = this.#labelCount * LABEL_STRIDE;
-    l[li + L_NAME_START] = nameStart;
-    l[li + L_NAME_END] = nameEnd;
-    l[li + L_VALUE_START] = valueStart;
-    l[li + L_VALUE_END] = valueEnd;
-    this.#labelCount++;
-    return (nameEnd - nameStart > this.#maxNameLen ? OVER_NAME : 0) | (valueEnd - valueStart > this.#maxValueLen ? OVER_VALUE : 0);
-  }
-
-  /** Walk one Sample; only its timestamp is needed here (for min/max). */
-  #sample(buf: Buffer, p: number, end: number): void {
-    let ts = 0;
-    while (p < end) {
-      const at = p;
-      let tag = buf[p]!;
-      if (tag < 0x80) p++;
-      else {
-        tag = this.#tag(buf, p, end, 'Sample');
-        p = this.#next;
-      }
-      if (tag === TAG_SAMPLE_VALUE) {
-        if (end - p < 8) throw bad('truncated fixed64 Sample.value', at);
-        p += 8;
-      } else if (tag === TAG_SAMPLE_TIMESTAMP) {
-        ts = this.#int64(buf, p, end, 'Sample.timestamp');
-        p = this.#next;
-      } else {
-        const field = tag >>> 3;
-        if (field === 1) throw wrongWire('Sample.value', tag, at);
-        if (field === 2) throw wrongWire('Sample.timestamp', tag, at);
-        p = this.#skip(buf, p, end, tag, 'Sample', at);
-      }
-    }
-    if (ts < this.#tsMin) this.#tsMin = ts;
-    if (ts > this.#tsMax) this.#tsMax = ts;
-  }
-
-  /** Exemplars are forwarded untouched, but checked so a bad one cannot poison a downstream batch. */
-  #exemplar(buf: Buffer, p: number, end: number): void {
-    while (p < end) {
-      const at = p;
-      let tag = buf[p]!;
-      if (tag < 0x80) p++;
-      else {
-        tag = this.#tag(buf, p, end, 'Exemplar');
-        p = this.#next;
-      }
-      if (tag === TAG_EXEMPLAR_LABEL) {
-        const len = this.#len(buf, p, end, 'Exemplar.labels', at);
-        p = this.#next;
-        this.#checkLabel(buf, p, p + len);
-        p += len;
-      } else if (tag === TAG_EXEMPLAR_VALUE) {
-        if (end - p < 8) throw bad('truncated fixed64 Exemplar.value', at);
-        p += 8;
-      } else if (tag === TAG_EXEMPLAR_TIMESTAMP) {
-        this.#int64(buf, p, end, 'Exemplar.timestamp');
-        p = this.#next;
-      } else {
-        const field = tag >>> 3;
-        if (field >= 1 && field <= 3) throw wrongWire(['', 'Exemplar.labels', 'Exemplar.value', 'Exemplar.timestamp'][field]!, tag, at);
-        p = this.#skip(buf, p, end, tag, 'Exemplar', at);
-      }
-    }
-  }
-
-  /** Like #label, without recording anything. */
-  #checkLabel(buf: Buffer, p: number, end: number): void {
-    while (p < end) {
-      const at = p;
-      let tag = buf[p]!;
-      if (tag < 0x80) p++;
-      else {
-        tag = this.#tag(buf, p, end, 'Label');
-        p = this.#next;
-      }
-      if (tag === TAG_LABEL_NAME || tag === TAG_LABEL_VALUE) {
-        const len = this.#len(buf, p, end, tag === TAG_LABEL_NAME ? 'Label.name' : 'Label.value', at);
-        p = this.#next + len;
-      } else {
-        const field = tag >>> 3;
-        if (field === 1 || field === 2) throw wrongWire(field === 1 ? 'Label.name' : 'Label.value', tag, at);
-        p = this.#skip(buf, p, end, tag, 'Label', at);
-      }
-    }
-  }
-
-  /**
-   * Native histograms are forwarded as is; the walk checks their framing and reads the
-   * timestamp so a histogram-only series still has a time range.
-   */
-  #histogram(buf: Buffer, p: number, end: number): void {
-    let ts = 0;
-    while (p < end) {
-      const at = p;
-      let tag = buf[p]!;
-      if (tag < 0x80) p++;
-      else {
-        tag = this.#tag(buf, p, end, 'Histogram');
-        p = this.#next;
-      }
-      if (tag === TAG_HISTOGRAM_TIMESTAMP) {
-        ts = this.#int64(buf, p, end, 'Histogram.timestamp');
-        p = this.#next;
-      } else {
-        if (tag >>> 3 === 15) throw wrongWire('Histogram.timestamp', tag, at);
-        // Other histogram fields include repeated scalars that may come packed or not, so
-        // only their framing is checked.
-        p = this.#skip(buf, p, end, tag, 'Histogram', at);
-      }
-    }
-    if (ts < this.#tsMin) this.#tsMin = ts;
-    if (ts > this.#tsMax) this.#tsMax = ts;
-  }
-
-  /** Skip an unknown field by its wire type; returns the position after it. */
-  #skip(buf: Buffer, p: number, end: number, tag: number, msg: string, at: number): number {
-    if (tag < 8) throw bad(`${msg} field number 0`, at);
-    switch (tag & 7) {
-      case WIRE_VARINT:
-        this.#varint(buf, p, end, `${msg} field ${tag >>> 3}`);
-        return this.#next;
-      case WIRE_FIXED64:
-        if (end - p < 8) throw bad(`truncated fixed64 ${msg} field ${tag >>> 3}`, at);
-        return p + 8;
-      case WIRE_LEN: {
-        const len = this.#len(buf, p, end, `${msg} field ${tag >>> 3}`, at);
-        return this.#next + len;
-      }
-      case WIRE_FIXED32:
-        if (end - p < 4) throw bad(`truncated fixed32 ${msg} field ${tag >>> 3}`, at);
-        return p + 4;
-      default:
-        // Groups do not exist in proto3 and remote write never used them.
-        throw bad(`${msg} field ${tag >>> 3} has unsupported ${WIRE_NAMES[tag & 7]}`, at);
-    }
-  }
-
-  /** A field tag that did not fit in one byte: at most 32 bits, field number not 0. */
-  #tag(buf: Buffer, p: number, end: number, msg: string): number {
-    const tag = this.#varint(buf, p, end, `${msg} field tag`);
-    if (tag > 0xffffffff) throw bad(`${msg} field tag exceeds 32 bits`, p);
-    if (tag < 8) throw bad(`${msg} field number 0`, p);
-    // Field numbers above 2^28 make tag >>> 3 still exact since tag < 2^32.
-    return tag >>> 0;
-  }
-
-  /** A length prefix at p that must fit inside [#next, end). */
-  #len(buf: Buffer, p: number, end: number, what: string, at: number): number {
-    let len: number;
-    if (p < end && buf[p]! < 0x80) {
-      len = buf[p]!;
-      this.#next = p + 1;
-    } else {
-      len = this.#varint(buf, p, end, `${what} length`);
-    }
-    if (len > end - this.#next) {
-      throw bad(`${what} length ${len} runs past its parent (${end - this.#next} bytes left)`, at);
-    }
-    return len;
-  }
-
-  /**
-   * An unsigned varint of up to 10 bytes as a Number (exact up to 2^53; only compared with
-   * bounds beyond that). Sets #next.
-   */
-  #varint(buf: Buffer, p: number, end: number, what: string): number {
-    const start = p;
-    let value = 0;
-    let scale = 1;
-    for (let i = 0; i < 10; i++) {
-      if (p >= end) throw bad(`truncated varint ${what}`, start);
-      const b = buf[p++]!;
-      if (i === 9 && b > 1) throw bad(b >= 0x80 ? `varint ${what} longer than 10 bytes` : `varint ${what} overflows 64 bits`, start);
-      value += (b & 0x7f) * scale;
-      if (b < 0x80) {
-        this.#next = p;
-        return value;
-      }
-      scale *= 128;
-    }
-    throw bad(`varint ${what} longer than 10 bytes`, start);
-  }
-
-  /** A two's complement int64 varint (negative values take 10 bytes) as a Number. Sets #next. */
-  #int64(buf: Buffer, p: number, end: number, what: string): number {
-    const start = p;
-    // Millisecond timestamps are 6 bytes; the low 28 bits are collected with int math.
-    let lo = 0;
-    let hi = 0;
-    let b = 0;
-    for (let i = 0; i < 4; i++) {
-      if (p >= end) throw bad(`truncated varint ${what}`, start);
-      b = buf[p++]!;
-      lo |= (b & 0x7f) << (7 * i);
-      if (b < 0x80) {
-        this.#next = p;
-        return lo;
-      }
-    }
-    if (p >= end) throw bad(`truncated varint ${what}`, start);
-    b = buf[p++]!;
-    lo |= (b & 0x0f) << 28;
-    hi = (b & 0x7f) >>> 4;
-    if (b >= 0x80) {
-      for (let i = 5; i < 10; i++) {
-        if (p >= end) throw bad(`truncated varint ${what}`, start);
-        b = buf[p++]!;
-        if (i === 9 && b > 1) throw bad(b >= 0x80 ? `varint ${what} longer than 10 bytes` : `varint ${what} overflows 64 bits`, start);
-        hi |= (b & 0x7f) << (7 * i - 32);
-        if (b < 0x80) break;
-      }
-    }
-    this.#next = p;
-    return (hi | 0) * TWO_32 + (lo >>> 0);
   }
 
   #growSeries(): void {
-    const next = new Int32Array(this.#series.length * 2);
-    next.set(this.#series);
-    this.#series = next;
+    const grown = new Int32Array(this.#series.length * 2);
+    grown.set(this.#series);
+    this.#series = grown;
   }
 
-  #growLabels(): void {
-    const next = new Int32Array(this.#labels.length * 2);
-    next.set(this.#labels);
-    this.#labels = next;
+  #growLabels() {
+    const grown = new Int32Array(this.#labels.length * 2);
+    grown.set(this.#labels);
+    this.#labels = grown;
+    return grown;
   }
+}
+
+const TS_FIELD_NAMES: (string | undefined)[] = ['TimeSeries field 0', 'Label', 'Sample', 'Exemplar', 'Histogram'];
+const TS_WIRE_NAMES = ['', 'TimeSeries.labels', 'TimeSeries.samples', 'TimeSeries.exemplars', 'TimeSeries.histograms'];
+
+/** Walk one Sample and return its timestamp (0 when absent); the value is only bounds-checked. */
+function sampleTimestamp(buf: Buffer, p: number, end: number): number {
+  let ts = 0;
+  while (p < end) {
+    const at = p;
+    let tag = buf[p]!;
+    if (tag < 0x80) p++;
+    else {
+      tag = readTag(buf, p, end, 'Sample');
+      p = next;
+    }
+    if (tag === Tag.SampleValue) {
+      if (end - p < 8) throw bad('truncated fixed64 Sample.value', at);
+      p += 8;
+    } else if (tag === Tag.SampleTimestamp) {
+      ts = readInt64(buf, p, end, 'Sample.timestamp');
+      p = next;
+    } else {
+      const field = tag >>> 3;
+      if (field === 1) throw wrongWire('Sample.value', tag, at);
+      if (field === 2) throw wrongWire('Sample.timestamp', tag, at);
+      p = skipField(buf, p, end, tag, 'Sample', at);
+    }
+  }
+  return ts;
+}
+
+/** Exemplars are forwarded untouched, but checked so a bad one cannot poison a downstream batch. */
+function checkExemplar(buf: Buffer, p: number, end: number): void {
+  while (p < end) {
+    const at = p;
+    let tag = buf[p]!;
+    if (tag < 0x80) p++;
+    else {
+      tag = readTag(buf, p, end, 'Exemplar');
+      p = next;
+    }
+    if (tag === Tag.ExemplarLabel) {
+      const len = readLen(buf, p, end, 'Exemplar.labels', at);
+      p = next;
+      checkLabel(buf, p, p + len);
+      p += len;
+    } else if (tag === Tag.ExemplarValue) {
+      if (end - p < 8) throw bad('truncated fixed64 Exemplar.value', at);
+      p += 8;
+    } else if (tag === Tag.ExemplarTimestamp) {
+      readInt64(buf, p, end, 'Exemplar.timestamp');
+      p = next;
+    } else {
+      const field = tag >>> 3;
+      if (field >= 1 && field <= 3) throw wrongWire(['', 'Exemplar.labels', 'Exemplar.value', 'Exemplar.timestamp'][field]!, tag, at);
+      p = skipField(buf, p, end, tag, 'Exemplar', at);
+    }
+  }
+}
+
+/** The framing of a Label, without recording anything. */
+function checkLabel(buf: Buffer, p: number, end: number): void {
+  while (p < end) {
+    const at = p;
+    let tag = buf[p]!;
+    if (tag < 0x80) p++;
+    else {
+      tag = readTag(buf, p, end, 'Label');
+      p = next;
+    }
+    if (tag === Tag.LabelName || tag === Tag.LabelValue) {
+      const len = readLen(buf, p, end, tag === Tag.LabelName ? 'Label.name' : 'Label.value', at);
+      p = next + len;
+    } else {
+      const field = tag >>> 3;
+      if (field === 1 || field === 2) throw wrongWire(field === 1 ? 'Label.name' : 'Label.value', tag, at);
+      p = skipField(buf, p, end, tag, 'Label', at);
+    }
+  }
+}
+
+/**
+ * Native histograms are forwarded as is; the walk checks their framing and returns the
+ * timestamp (0 when absent) so a histogram-only series still has a time range.
+ */
+function histogramTimestamp(buf: Buffer, p: number, end: number): number {
+  let ts = 0;
+  while (p < end) {
+    const at = p;
+    let tag = buf[p]!;
+    if (tag < 0x80) p++;
+    else {
+      tag = readTag(buf, p, end, 'Histogram');
+      p = next;
+    }
+    if (tag === Tag.HistogramTimestamp) {
+      ts = readInt64(buf, p, end, 'Histogram.timestamp');
+      p = next;
+    } else {
+      if (tag >>> 3 === 15) throw wrongWire('Histogram.timestamp', tag, at);
+      // Other histogram fields include repeated scalars that may come packed or not, so
+      // only their framing is checked.
+      p = skipField(buf, p, end, tag, 'Histogram', at);
+    }
+  }
+  return ts;
+}
+
+/** Skip an unknown field by its wire type; returns the position after it. */
+function skipField(buf: Buffer, p: number, end: number, tag: number, msg: string, at: number): number {
+  if (tag < 8) throw bad(`${msg} field number 0`, at);
+  switch (tag & 7) {
+    case Wire.Varint:
+      readVarint(buf, p, end, `${msg} field ${tag >>> 3}`);
+      return next;
+    case Wire.Fixed64:
+      if (end - p < 8) throw bad(`truncated fixed64 ${msg} field ${tag >>> 3}`, at);
+      return p + 8;
+    case Wire.Len: {
+      const len = readLen(buf, p, end, `${msg} field ${tag >>> 3}`, at);
+      return next + len;
+    }
+    case Wire.Fixed32:
+      if (end - p < 4) throw bad(`truncated fixed32 ${msg} field ${tag >>> 3}`, at);
+      return p + 4;
+    default:
+      // Groups do not exist in proto3 and remote write never used them.
+      throw bad(`${msg} field ${tag >>> 3} has unsupported ${WIRE_NAMES[tag & 7]}`, at);
+  }
+}
+
+/** A field tag that did not fit in one byte: at most 32 bits, field number not 0. Sets `next`. */
+function readTag(buf: Buffer, p: number, end: number, msg: string): number {
+  const tag = readVarint(buf, p, end, `${msg} field tag`);
+  if (tag > 0xffffffff) throw bad(`${msg} field tag exceeds 32 bits`, p);
+  if (tag < 8) throw bad(`${msg} field number 0`, p);
+  return tag >>> 0;
+}
+
+/** A length prefix at p that must fit inside [next, end) (the field's tag is at `at`). Sets `next`. */
+function readLen(buf: Buffer, p: number, end: number, what: string, at: number): number {
+  const len = readVarint(buf, p, end, `${what} length`);
+  if (len > end - next) throw pastParent(what, len, end - next, at);
+  return len;
+}
+
+function pastParent(what: string, len: number, left: number, at: number): SpillwayError {
+  return bad(`${what} length ${len} runs past its parent (${left} bytes left)`, at);
+}
+
+/**
+ * An unsigned varint of up to 10 bytes as a Number (exact up to 2^53; only compared with
+ * bounds beyond that). Sets `next`.
+ */
+function readVarint(buf: Buffer, p: number, end: number, what: string): number {
+  const start = p;
+  let value = 0;
+  let scale = 1;
+  for (let i = 0; i < 10; i++) {
+    if (p >= end) throw bad(`truncated varint ${what}`, start);
+    const b = buf[p++]!;
+    if (i === 9 && b > 1) throw bad(b >= 0x80 ? `varint ${what} longer than 10 bytes` : `varint ${what} overflows 64 bits`, start);
+    value += (b & 0x7f) * scale;
+    if (b < 0x80) {
+      next = p;
+      return value;
+    }
+    scale *= 128;
+  }
+  throw bad(`varint ${what} longer than 10 bytes`, start);
+}
+
+/** A two's complement int64 varint (negative values take 10 bytes) as a Number. Sets `next`. */
+function readInt64(buf: Buffer, p: number, end: number, what: string): number {
+  const start = p;
+  // Millisecond timestamps are 6 bytes; the low 28 bits are collected with int math.
+  let lo = 0;
+  let hi = 0;
+  let b = 0;
+  for (let i = 0; i < 4; i++) {
+    if (p >= end) throw bad(`truncated varint ${what}`, start);
+    b = buf[p++]!;
+    lo |= (b & 0x7f) << (7 * i);
+    if (b < 0x80) {
+      next = p;
+      return lo;
+    }
+  }
+  if (p >= end) throw bad(`truncated varint ${what}`, start);
+  b = buf[p++]!;
+  lo |= (b & 0x0f) << 28;
+  hi = (b & 0x7f) >>> 4;
+  if (b >= 0x80) {
+    for (let i = 5; i < 10; i++) {
+      if (p >= end) throw bad(`truncated varint ${what}`, start);
+      b = buf[p++]!;
+      if (i === 9 && b > 1) throw bad(b >= 0x80 ? `varint ${what} longer than 10 bytes` : `varint ${what} overflows 64 bits`, start);
+      hi |= (b & 0x7f) << (7 * i - 32);
+      if (b < 0x80) break;
+    }
+  }
+  next = p;
+  return (hi | 0) * TWO_32 + (lo >>> 0);
 }
 
 // ---- Off the hot path: helpers for tests, tools and debugging. ----
@@ -544,14 +601,14 @@ export function forEachSample(view: WriteRequestView, seriesIndex: number, fn: (
   let p = readField(buf, view.series[si + S_START]!).dataStart;
   while (p < end) {
     const r = readField(buf, p);
-    if (r.tag === TAG_TS_SAMPLE) {
+    if (r.tag === Tag.TsSample) {
       let value = 0;
       let ts = 0;
       let q = r.dataStart;
       while (q < r.next) {
         const f = readField(buf, q);
-        if (f.tag === TAG_SAMPLE_VALUE) value = buf.readDoubleLE(f.dataStart);
-        else if (f.tag === TAG_SAMPLE_TIMESTAMP) ts = Number(BigInt.asIntN(64, f.varint));
+        if (f.tag === Tag.SampleValue) value = buf.readDoubleLE(f.dataStart);
+        else if (f.tag === Tag.SampleTimestamp) ts = Number(BigInt.asIntN(64, f.varint));
         q = f.next;
       }
       fn(value, ts);
@@ -596,7 +653,7 @@ function readField(buf: Buffer, p: number): { tag: number; dataStart: number; ne
   let varint = 0n;
   let dataStart = p;
   let next = p;
-  if (wire === WIRE_VARINT || wire === WIRE_LEN) {
+  if (wire === Wire.Varint || wire === Wire.Len) {
     let s = 0n;
     do {
       b = buf[p++]!;
@@ -604,8 +661,8 @@ function readField(buf: Buffer, p: number): { tag: number; dataStart: number; ne
       s += 7n;
     } while (b >= 0x80);
     dataStart = p;
-    next = wire === WIRE_LEN ? p + Number(varint) : p;
-  } else if (wire === WIRE_FIXED64) next = p + 8;
-  else if (wire === WIRE_FIXED32) next = p + 4;
+    next = wire === Wire.Len ? p + Number(varint) : p;
+  } else if (wire === Wire.Fixed64) next = p + 8;
+  else if (wire === Wire.Fixed32) next = p + 4;
   return { tag: tag >>> 0, dataStart, next, varint };
 }
