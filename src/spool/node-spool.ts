@@ -9,6 +9,15 @@
 // Records become visible to the reader only once they are acknowledged (after the fsync with
 // -spool.fsync=always), so a sender never ships something a crash could take back.
 //
+// -spool.fsync=<ms>: append resolves after write(), and a timer fdatasyncs at most every <ms>.
+// The data is then in the kernel page cache: a process crash or kill -9 loses nothing, but a
+// power loss or kernel crash can lose the records acknowledged in the last interval (and
+// recovery then cuts the torn tail). -spool.fsync=always closes that window at the cost of one
+// fdatasync per batch of concurrent appends (group commit).
+//
+// Memory: besides the recent-record cache, 16 bytes per pending record (RecordIndex), so a
+// 10 GB backlog of 10 KB records costs about 16 MB.
+//
 // Offsets are global byte offsets; a record's nextOffset is offset + frame size. Recovery can
 // leave a gap (a truncated segment followed by a later one): read() of an offset in a gap, or
 // at the end of a segment, returns the first record after it, so `cursor = rec.nextOffset`
@@ -414,6 +423,12 @@ export class FileNodeSpool implements NodeSpool {
 
   // ---------------------------------------------------------------- append (group commit)
 
+  /**
+   * `bytes` is the data size of the record about to be appended (the frame header is added
+   * here). The size cap counts pending records plus queued appends, not segment files: disk use
+   * can exceed -spool.maxDiskUsagePerNode by the delivered head of the oldest segment and by
+   * segments awaiting the next checkpoint. drop-oldest never throws SPW_ERR_SPOOL_FULL.
+   */
   checkCapacity(bytes: number): void {
     if (this.closing) throw shuttingDown(this.nodeId);
     const o = this.opts;
@@ -731,7 +746,10 @@ export class FileNodeSpool implements NodeSpool {
     }
   }
 
+  /** Resolves once a record exists at or after max(offset, readOffset), or the spool is closing. */
   waitForData(offset: number): Promise<void> {
+    // An overtaken cursor waits for what read() would return, not for data it will skip.
+    if (offset < this.rOffset) offset = this.rOffset;
     if (this.visibleEnd > offset || this.closing) return Promise.resolve();
     return new Promise((resolve) => this.waiters.push({ offset, resolve }));
   }

@@ -63,7 +63,8 @@ export async function openSpools(opts: SpoolOptions & Partial<NodeSpoolOptions>,
       reports.nodes.push(spool.recovery);
     }
     for (const ent of fs.readdirSync(opts.path, { withFileTypes: true })) {
-      if (!ent.isDirectory() || wanted.has(ent.name)) continue;
+      // Only queue directories (16 hex digits); other folders (dead letters, ...) are not ours to report.
+      if (!ent.isDirectory() || wanted.has(ent.name) || !/^[0-9a-f]{16}$/.test(ent.name)) continue;
       const dir = `${opts.path}/${ent.name}`;
       let node: string | null = null;
       try {

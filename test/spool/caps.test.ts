@@ -86,10 +86,22 @@ t.test('drop-oldest: whole segments go first, counted; the reader notices via re
   await s.append(rec(20));
   await s.flushCheckpoint();
   t.equal(segFiles(dir).length, segsBefore, 'the dropped segment was deleted (and one added)');
+  // Everything dropped: an overtaken cursor waits for new data instead of spinning.
+  s.checkCapacity(25 * F);
+  t.equal(s.readOffset, s.writeOffset);
+  let woke = false;
+  const w = s.waitForData(cursor).then(() => (woke = true));
+  await new Promise((res) => setTimeout(res, 20));
+  t.equal(woke, false, 'waitForData on an overtaken cursor waits for new records');
+  t.equal(await s.read(cursor), null);
+  await s.append(rec(21));
+  await w;
+  t.equal(seqOf((await s.read(cursor))!), 21);
   // A late commit from the overtaken sender is ignored.
+  const ro = s.readOffset;
   await s.commit(cursor + F);
-  t.equal(s.readOffset, r!.offset);
-  t.same((await readAll(s)).map(seqOf), [...Array(17).keys()].map((i) => i + 4));
+  t.equal(s.readOffset, ro);
+  t.same((await readAll(s)).map(seqOf), [21]);
   await s.close();
 });
 

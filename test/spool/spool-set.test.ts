@@ -22,7 +22,8 @@ t.test('one directory per node, named by hash, with node.json; orphans listed, u
   await closeSpools(set);
   t.notOk(fs.existsSync(`${path}/lock`), 'lock released');
 
-  // The node list changes: the old queue is reported, not touched.
+  // The node list changes: the old queue is reported, not touched. Non-queue folders are not queues.
+  fs.mkdirSync(`${path}/dead-letter`);
   const set2 = await openSpools(spoolOpts(path), ['http://vm:8428/api/v1/write']);
   t.same(set2.reports.orphaned, [{ dir: a.dir, node: 'vmstorage-1:8400' }]);
   await closeSpools(set2.spools);
