@@ -240,9 +240,15 @@ export class FileNodeSpool implements NodeSpool {
    */
   static async open(dir: string, nodeId: string, opts: NodeSpoolOptions): Promise<FileNodeSpool> {
     const s = new FileNodeSpool(dir, nodeId, opts);
-    s.prepareDirSync();
-    s.recoverSync();
-    await s.openWriter();
+    try {
+      s.prepareDirSync();
+      s.recoverSync();
+      await s.openWriter();
+    } catch (err) {
+      if (err instanceof SpillwayError) throw err;
+      // A spool disk that cannot even be repaired (read-only, failing): stop startup, say where.
+      throw new SpillwayError('SPW_ERR_SPOOL_IO', `opening the spool of node ${nodeId} in ${dir}: ${errCode(err) ?? String(err)}`, { cause: err });
+    }
     return s;
   }
 

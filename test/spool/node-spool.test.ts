@@ -240,3 +240,8 @@ t.test('rejects bad options and bad records', async (t) => {
   t.same((await readAll(s)).map(seqOf), [2], 'a bad record does not disturb the queue');
   await s.close();
 });
+
+t.test('a spool path that cannot be used fails open with SPW_ERR_SPOOL_IO', async (t) => {
+  const dir = t.testdir({ file: 'x' });
+  await t.rejects(openNode(`${dir}/file/q`), { code: 'SPW_ERR_SPOOL_IO', message: /ENOTDIR/ });
+});

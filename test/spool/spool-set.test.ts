@@ -2,6 +2,7 @@ import t from 'tap';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { acquireLockSync } from '../../src/spool/lock.js';
 import { closeSpools, nodeDirName, openSpools } from '../../src/spool/spool-set.js';
 import { readAll, rec, seqOf, spoolOpts } from './helpers.js';
@@ -99,4 +100,25 @@ t.test('open failure releases the lock', async (t) => {
   fs.writeFileSync(`${bad}/node.json`, JSON.stringify({ node: 'someone-else' }));
   await t.rejects(openSpools(spoolOpts(path), ['ok', 'n']), { code: 'SPW_ERR_SPOOL_CORRUPT' });
   t.notOk(fs.existsSync(`${path}/lock`));
+});
+
+t.test('processes racing for a stale lock: exactly one wins', async (t) => {
+  const path = t.testdir();
+  const racer = fileURLToPath(new URL('./fixtures/lock-racer.ts', import.meta.url));
+  for (let round = 0; round < 2; round++) {
+    // A lock left by a dead process (round 1: by the previous round's winner, which exited).
+    if (round === 0) fs.writeFileSync(`${path}/lock`, lockBody(2 ** 22 + 12345));
+    const at = Date.now() + 1500;
+    const outs = await Promise.all(
+      Array.from({ length: 3 }, () => {
+        const c = spawn(process.execPath, ['--import', 'tsx', racer, path, String(at)], { stdio: ['ignore', 'pipe', 'inherit'] });
+        let out = '';
+        c.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
+        return new Promise<string>((r) => c.on('exit', () => r(out.trim())));
+      }),
+    );
+    t.equal(outs.filter((o) => o === 'won').length, 1, `round ${round}: ${outs.join(', ')}`);
+    t.ok(outs.every((o) => o === 'won' || o === 'lost: SPW_ERR_SPOOL_LOCKED'));
+    t.same(fs.readdirSync(path).filter((n) => n.startsWith('lock')), ['lock'], 'no temp files left');
+  }
 });
