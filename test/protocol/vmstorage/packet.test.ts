@@ -168,11 +168,11 @@ t.test('SocketReader: exact reads across chunks, deadline, close', async (t) => 
   server.end();
   await tick();
   t.equal((await reader.read(1)).toString(), 'h', 'data before the close is still readable');
-  await t.rejects(reader.read(1, 1000), { reason: 'network' });
+  await t.rejects(reader.read(1, 1000), { name: 'VmstorageConnError', reason: 'network' });
   t.ok(reader.closed);
 
   const other = await pair(t, () => {});
-  await t.rejects(other.reader.read(1, 50), { reason: 'timeout' });
+  await t.rejects(other.reader.read(1, 50), { name: 'VmstorageConnError', reason: 'timeout' });
   await tick();
   t.ok(other.client.destroyed, 'a timed-out read destroys the socket');
   t.ok(client);
