@@ -204,6 +204,7 @@ export class VmstorageSender {
         if (this.readOnly) {
           if ((await this.sendPacket(conn, rec.data, 0, 0)) === 'read-only') {
             this.log.debug({ node: this.node }, 'vmstorage is still read-only');
+            this.setState('read-only'); // also after a reconnect, which showed it down
             if (!(await this.sleep(this.probeIntervalMs))) return false;
             continue;
           }
