@@ -263,10 +263,10 @@ export class PrwDecoder {
       if ((tag & 7) === Wire.Len) {
         if (p < end && (len = buf[p]!) < 0x80) p++;
         else {
-          len = readLen(buf, p, end, 'TimeSeries field', at);
+          len = readLen(buf, p, end, tsFieldName(tag), at);
           p = next;
         }
-        if (len > end - p) throw pastParent(TS_FIELD_NAMES[tag >>> 3] ?? `TimeSeries field ${tag >>> 3}`, len, end - p, at);
+        if (len > end - p) throw pastParent(tsFieldName(tag), len, end - p, at);
       } else {
         const field = tag >>> 3;
         if (field >= 1 && field <= 4) throw wrongWire(TS_WIRE_NAMES[field]!, tag, at);
@@ -384,7 +384,9 @@ export class PrwDecoder {
   }
 }
 
-const TS_FIELD_NAMES: (string | undefined)[] = ['TimeSeries field 0', 'Label', 'Sample', 'Exemplar', 'Histogram'];
+function tsFieldName(tag: number): string {
+  return ['TimeSeries field 0', 'Label', 'Sample', 'Exemplar', 'Histogram'][tag >>> 3] ?? `TimeSeries field ${tag >>> 3}`;
+}
 const TS_WIRE_NAMES = ['', 'TimeSeries.labels', 'TimeSeries.samples', 'TimeSeries.exemplars', 'TimeSeries.histograms'];
 
 /** Walk one Sample and return its timestamp (0 when absent); the value is only bounds-checked. */
