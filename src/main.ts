@@ -7,6 +7,7 @@ import { destination, pino, type Logger } from 'pino';
 import { loadConfig, type Config } from './config/load.js';
 import { helpText } from './config/parse.js';
 import { RemoteWriteSender } from './deliver/remote-write-sender.js';
+import { VmstorageSender } from './deliver/vmstorage-sender.js';
 import { DeadLetterFile } from './deliver/dead-letter.js';
 import { isSpillwayError } from './errors.js';
 import { buildServer } from './ingest/server.js';
@@ -19,6 +20,9 @@ import { closeSpools, nodeDirName, openSpools } from './spool/spool-set.js';
 import type { NodeSpool } from './spool/types.js';
 
 export const VERSION: string = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+
+/** What main needs of a node's sender, whichever protocol it speaks. */
+type Sender = RemoteWriteSender | VmstorageSender;
 
 export interface Running {
   config: Config;
@@ -43,11 +47,28 @@ export async function start(config: Config, log: Logger): Promise<Running> {
   }
   const spools: NodeSpool[] = nodeIds.map((id) => spoolMap.get(id)!);
 
-  const senders = config.nodes.map(
-    (n, i) =>
-      new RemoteWriteSender(n.id, n.url, spools[i]!, config.sender, metrics, log, DeadLetterFile.inNodeDir(path.join(config.spool.path, nodeDirName(n.id)))),
-  );
+  const senders: Sender[] = config.nodes.map((n, i) => {
+    const deadLetter = DeadLetterFile.inNodeDir(path.join(config.spool.path, nodeDirName(n.id)));
+    return n.kind === 'vmstorage'
+      ? new VmstorageSender(n.id, n.addr, spools[i]!, config.sender, metrics, log, deadLetter)
+      : new RemoteWriteSender(n.id, n.url, spools[i]!, config.sender, metrics, log, deadLetter);
+  });
   for (const s of senders) s.start();
+
+  // -rerouteOnUnavailable: route new data around nodes that are down or read-only, unless
+  // every node is, in which case each keeps its own share in its spool.
+  const unavailable = new Uint8Array(senders.length);
+  const exclusion = config.rerouteOnUnavailable
+    ? () => {
+        let n = 0;
+        for (let i = 0; i < senders.length; i++) {
+          const st = senders[i]!.snapshot().state;
+          unavailable[i] = st === 'down' || st === 'read-only' ? 1 : 0;
+          n += unavailable[i]!;
+        }
+        return n > 0 && n < senders.length ? unavailable : undefined;
+      }
+    : undefined;
 
   metrics.setNodeSource({
     *nodes() {
@@ -62,6 +83,8 @@ export async function start(config: Config, log: Logger): Promise<Running> {
     ring: new Ring(nodeIds),
     replicationFactor: Math.min(config.replicationFactor, nodeIds.length),
     spools,
+    nodeKinds: config.nodes.map((n) => n.kind),
+    ...(exclusion ? { exclusion } : {}),
     limits: config.limits,
     maxInsertRequestSize: config.maxInsertRequestSize,
     metrics,
@@ -98,7 +121,7 @@ export async function start(config: Config, log: Logger): Promise<Running> {
   return { config, port, shutdown };
 }
 
-async function statusDoc(config: Config, lifecycle: Lifecycle, metrics: Metrics, spools: NodeSpool[], senders: RemoteWriteSender[]): Promise<StatusDoc> {
+async function statusDoc(config: Config, lifecycle: Lifecycle, metrics: Metrics, spools: NodeSpool[], senders: Sender[]): Promise<StatusDoc> {
   const byLabel = async (name: string, label: string) => {
     const out: Record<string, number> = {};
     const m = await metrics.registry.getSingleMetric(name)?.get();

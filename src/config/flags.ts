@@ -29,6 +29,18 @@ export const FLAGS: readonly FlagSpec[] = [
     help: 'Remote-write URL of a storage node; repeat the flag (or separate with commas) for several nodes. Each URL is one node on the hash ring and its identity for hashing, exactly as written. A {tenant} placeholder is replaced by the request tenant ("accountID:projectID"), e.g. http://vminsert:8480/insert/{tenant}/prometheus/api/v1/write; without it the tenant is not carried. The default is a single-node VictoriaMetrics on this host.',
   },
   {
+    name: 'storageNode',
+    type: 'list',
+    default: '',
+    help: 'A vmstorage node (host:port, port 8400 when omitted) spoken to over its native protocol, as vminsert does; repeat the flag or separate with commas. The string as written is the node identity for hashing, so a vminsert -storageNode list keeps every series where vminsert put it. When given without -remoteWrite.url, no remote-write default node is added.',
+  },
+  {
+    name: 'rerouteOnUnavailable',
+    type: 'bool',
+    default: 'false',
+    help: 'When a node is down or read-only, send its share of new data to the next available nodes (as vminsert does) instead of holding it in its spool. Off by default: holding avoids series churn and a later merge, at the price of the node\'s share arriving late. Already spooled data is never re-routed.',
+  },
+  {
     name: 'replicationFactor',
     type: 'int',
     default: '1',

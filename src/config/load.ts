@@ -4,13 +4,21 @@ import { SpillwayError } from '../errors.js';
 import type { SeriesLimits } from '../protocol/prw/types.js';
 import type { SpoolOptions } from '../spool/types.js';
 import { FLAG_BY_NAME } from './flags.js';
-import { listOf, parseBytes, parseDuration, parseInt32, readFlags, valueOf, type RawFlags } from './parse.js';
+import { listOf, parseBool, parseBytes, parseDuration, parseInt32, readFlags, valueOf, type RawFlags } from './parse.js';
 
-export interface RemoteWriteNode {
-  /** The URL exactly as configured: the node's identity on the hash ring and in the spool. */
-  id: string;
-  url: string;
-}
+export type StorageNodeConfig =
+  | {
+      kind: 'remote-write';
+      /** The URL exactly as configured: the node's identity on the hash ring and in the spool. */
+      id: string;
+      url: string;
+    }
+  | {
+      kind: 'vmstorage';
+      /** The -storageNode entry exactly as configured (its hashing identity). */
+      id: string;
+      addr: string;
+    };
 
 export interface SenderOptions {
   sendTimeoutMs: number;
@@ -21,7 +29,9 @@ export interface SenderOptions {
 
 export interface Config {
   listen: { host: string; port: number };
-  nodes: readonly RemoteWriteNode[];
+  /** Every node on the ring: -remoteWrite.url entries first, then -storageNode entries, each in the order given. */
+  nodes: readonly StorageNodeConfig[];
+  rerouteOnUnavailable: boolean;
   replicationFactor: number;
   maxInsertRequestSize: number;
   limits: Readonly<SeriesLimits>;
@@ -55,10 +65,12 @@ function buildConfig(raw: RawFlags): Config {
   const bytes = (name: string) => parseBytes(name, str(raw, name));
   const ms = (name: string) => parseDuration(name, str(raw, name));
 
-  const urls = listOf(raw, FLAG_BY_NAME.get('remoteWrite.url')!);
-  if (urls.length === 0) throw new SpillwayError('SPW_ERR_CONFIG', '-remoteWrite.url needs at least one URL');
+  const storageNodes = listOf(raw, FLAG_BY_NAME.get('storageNode')!);
+  // The local VictoriaMetrics default applies only when no node of either kind is configured.
+  const urls = storageNodes.length > 0 && !raw.values.has('remoteWrite.url') ? [] : listOf(raw, FLAG_BY_NAME.get('remoteWrite.url')!);
+  if (urls.length + storageNodes.length === 0) throw new SpillwayError('SPW_ERR_CONFIG', 'no storage node: give -remoteWrite.url or -storageNode');
   const seen = new Set<string>();
-  const nodes = urls.map((url) => {
+  const nodes: StorageNodeConfig[] = urls.map((url) => {
     if (seen.has(url)) throw new SpillwayError('SPW_ERR_CONFIG', `-remoteWrite.url=${url} is listed twice; each node must appear once`);
     seen.add(url);
     let parsed: URL;
@@ -70,8 +82,16 @@ function buildConfig(raw: RawFlags): Config {
     if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') {
       throw new SpillwayError('SPW_ERR_CONFIG', `-remoteWrite.url=${url} must be http:// or https://`);
     }
-    return Object.freeze({ id: url, url });
+    return Object.freeze({ kind: 'remote-write' as const, id: url, url });
   });
+  for (const addr of storageNodes) {
+    if (seen.has(addr)) throw new SpillwayError('SPW_ERR_CONFIG', `-storageNode=${addr} is listed twice; each node must appear once`);
+    seen.add(addr);
+    if (!/^(\[[^\]]+\]|[^:/\s]+)(:\d{1,5})?$/.test(addr)) {
+      throw new SpillwayError('SPW_ERR_CONFIG', `-storageNode=${addr} must be host or host:port, e.g. vmstorage-1:8400`);
+    }
+    nodes.push(Object.freeze({ kind: 'vmstorage' as const, id: addr, addr }));
+  }
 
   const fsyncRaw = str(raw, 'spool.fsync');
   const fsync: 'always' | number = fsyncRaw === 'always' ? 'always' : parseDuration('spool.fsync', fsyncRaw);
@@ -87,6 +107,7 @@ function buildConfig(raw: RawFlags): Config {
   const config: Config = {
     listen: parseListenAddr(str(raw, 'httpListenAddr')),
     nodes: Object.freeze(nodes),
+    rerouteOnUnavailable: parseBool('rerouteOnUnavailable', str(raw, 'rerouteOnUnavailable')),
     replicationFactor: int('replicationFactor', 1),
     maxInsertRequestSize,
     limits: Object.freeze({

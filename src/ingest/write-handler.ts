@@ -7,17 +7,27 @@ import { SpillwayError } from '../errors.js';
 import type { Metrics } from '../observe/metrics.js';
 import { snappyCompress, snappyUncompress } from '../protocol/snappy.js';
 import { PrwDecoder } from '../protocol/prw/decode.js';
+import { MetricRowWriter } from '../protocol/vmstorage/metric-row.js';
 import { DROP_REASON_NAMES, type SeriesLimits } from '../protocol/prw/types.js';
 import type { Ring } from '../route/ring.js';
 import { Splitter } from '../route/split.js';
 import { RecordKind, type AppendInput, type NodeSpool } from '../spool/types.js';
 import { tenantString, type Tenant } from './paths.js';
 
+export type NodeKind = 'remote-write' | 'vmstorage';
+
 export interface WriteHandlerDeps {
   ring: Ring;
   replicationFactor: number;
   /** Spools in ring order. */
   spools: readonly NodeSpool[];
+  /** What each node (in ring order) is sent, which decides what its spool records hold. */
+  nodeKinds: readonly NodeKind[];
+  /**
+   * Nodes to route around for new data (-rerouteOnUnavailable): non-zero entries are
+   * unavailable. Undefined means route every series to its own nodes (hinted handoff).
+   */
+  exclusion?: () => Uint8Array | undefined;
   limits: SeriesLimits;
   maxInsertRequestSize: number;
   metrics: Metrics;
@@ -32,6 +42,9 @@ export interface WriteOutcome {
 export class WriteHandler {
   private readonly decoder: PrwDecoder;
   private readonly splitter = new Splitter();
+  /** Re-reads a node's share (already validated) to build its MetricRows. */
+  private readonly rowsDecoder = new PrwDecoder({ maxLabelsPerTimeseries: 1 << 30, maxLabelNameLen: 1 << 30, maxLabelValueLen: 1 << 30 });
+  private readonly rows = new MetricRowWriter();
 
   constructor(private readonly deps: WriteHandlerDeps) {
     this.decoder = new PrwDecoder(deps.limits);
@@ -57,21 +70,27 @@ export class WriteHandler {
     if (keptSeries === 0) return { samples: 0, series: 0, droppedSeries: dropped };
 
     const records: { spool: NodeSpool; rec: AppendInput }[] = [];
-    for (const batch of this.splitter.split(view, tenant, this.deps.ring, this.deps.replicationFactor)) {
+    const exclude = this.deps.exclusion?.();
+    for (const batch of this.splitter.split(view, tenant, this.deps.ring, this.deps.replicationFactor, exclude)) {
+      const native = this.deps.nodeKinds[batch.node] === 'vmstorage';
       records.push({
         spool: spools[batch.node]!,
         rec: {
-          kind: RecordKind.PrwSnappy,
+          kind: native ? RecordKind.VmstorageRows : RecordKind.PrwSnappy,
           accountID: tenant.accountID,
           projectID: tenant.projectID,
           series: batch.series,
           samples: batch.samples,
           minTs: batch.minTs,
           maxTs: batch.maxTs,
-          // Compressed here, once, so the spool holds exactly what the sender POSTs.
-          data: snappyCompress(batch.data),
+          // Encoded here, once, so the spool holds exactly what the sender puts on the wire.
+          data: native ? this.metricRows(batch.data, tenant) : snappyCompress(batch.data),
         },
       });
+    }
+    if (this.splitter.unroutedSeries > 0) {
+      // Only possible with -rerouteOnUnavailable when every node is unavailable.
+      throw new SpillwayError('SPW_ERR_NODE_UNAVAILABLE', 'every storage node is unavailable and -rerouteOnUnavailable is set', { retryAfter: 10 });
     }
     // Check every node before appending to any, so a refused request leaves nothing behind
     // that the client's retry would duplicate.
@@ -86,5 +105,13 @@ export class WriteHandler {
     metrics.ingestSamples.inc({ protocol: 'prw1', tenant: tenantString(tenant) }, view.sampleCount + view.histogramCount);
     metrics.ingestSeries.inc({ protocol: 'prw1' }, keptSeries);
     return { samples: view.sampleCount + view.histogramCount, series: keptSeries, droppedSeries: dropped };
+  }
+
+  private metricRows(prw: Buffer, tenant: Tenant): Buffer {
+    const view = this.rowsDecoder.decode(prw);
+    const w = this.rows;
+    w.reset();
+    for (let i = 0; i < view.seriesCount; i++) w.appendSeries(view, i, tenant.accountID, tenant.projectID);
+    return w.finish();
   }
 }

@@ -8,7 +8,7 @@ import { renderStatusPage } from './status-page.js';
 
 export interface NodeStatus {
   node: string;
-  state: 'up' | 'down' | 'replaying' | 'idle';
+  state: 'up' | 'down' | 'replaying' | 'idle' | 'read-only';
   lastError: string;
   pendingBytes: number;
   pendingRecords: number;

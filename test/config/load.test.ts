@@ -12,7 +12,8 @@ const run = (argv: string[], env: NodeJS.ProcessEnv = {}) => {
 t.test('defaults: listen on vminsert port, forward to a local VictoriaMetrics', async (t) => {
   const c = run([]);
   t.same(c.listen, { host: '::', port: 8480 });
-  t.same(c.nodes.map((n) => n.url), ['http://127.0.0.1:8428/api/v1/write']);
+  t.same(c.nodes.map((n) => n.id), ['http://127.0.0.1:8428/api/v1/write']);
+  t.equal(c.rerouteOnUnavailable, false);
   t.equal(c.replicationFactor, 1);
   t.equal(c.maxInsertRequestSize, 32 * 1024 * 1024);
   t.same(c.limits, { maxLabelsPerTimeseries: 40, maxLabelNameLen: 256, maxLabelValueLen: 4096 });
@@ -26,6 +27,19 @@ t.test('both flag styles, repeatable and comma lists', async (t) => {
   t.same(c.listen, { host: '127.0.0.1', port: 9000 });
   t.same(c.nodes.map((n) => n.id), ['http://a:1/w', 'http://b:2/w', 'http://c:3/w']);
   t.equal(c.replicationFactor, 2);
+});
+
+t.test('-storageNode: native nodes, no remote-write default unless asked for', async (t) => {
+  const c = run(['-storageNode=vmstorage-1:8400,vmstorage-2', '-rerouteOnUnavailable']);
+  t.same(c.nodes, [
+    { kind: 'vmstorage', id: 'vmstorage-1:8400', addr: 'vmstorage-1:8400' },
+    { kind: 'vmstorage', id: 'vmstorage-2', addr: 'vmstorage-2' },
+  ]);
+  t.equal(c.rerouteOnUnavailable, true);
+  const mixed = run(['-storageNode=s1:8400', '-remoteWrite.url=http://a/w']);
+  t.same(mixed.nodes.map((n) => [n.kind, n.id]), [['remote-write', 'http://a/w'], ['vmstorage', 's1:8400']]);
+  t.throws(() => run(['-storageNode=http://x:8400']), { message: /host:port/ });
+  t.throws(() => run(['-storageNode=a:1', '-storageNode=a:1']), { message: /twice/ });
 });
 
 t.test('environment overrides defaults, command line overrides environment', async (t) => {

@@ -1,7 +1,9 @@
 import t, { type Test } from 'tap';
 import { pino } from 'pino';
 import { buildServer } from '../../src/ingest/server.js';
-import { WriteHandler } from '../../src/ingest/write-handler.js';
+import { WriteHandler, type NodeKind } from '../../src/ingest/write-handler.js';
+import { decodeMetricRows } from '../../src/protocol/vmstorage/metric-row.js';
+import { RecordKind } from '../../src/spool/types.js';
 import { Lifecycle } from '../../src/observe/lifecycle.js';
 import { Metrics } from '../../src/observe/metrics.js';
 import { encodeWriteRequest, type SeriesInput } from '../../src/protocol/prw/encode.js';
@@ -17,7 +19,7 @@ const series = (name: string, extra: [string, string][] = [], samples = 1): Seri
 });
 const body = (s: SeriesInput[]) => snappyCompress(encodeWriteRequest(s));
 
-function setup(t: Test, opts: { nodes?: number; rf?: number; max?: number } = {}) {
+function setup(t: Test, opts: { nodes?: number; rf?: number; max?: number; kinds?: NodeKind[]; exclusion?: () => Uint8Array | undefined } = {}) {
   const ids = Array.from({ length: opts.nodes ?? 1 }, (_, i) => `http://node-${i}:8428/api/v1/write`);
   const spools = ids.map((id) => new MemorySpool(id));
   const metrics = new Metrics();
@@ -28,6 +30,8 @@ function setup(t: Test, opts: { nodes?: number; rf?: number; max?: number } = {}
     ring: new Ring(ids),
     replicationFactor: opts.rf ?? 1,
     spools,
+    nodeKinds: opts.kinds ?? ids.map(() => 'remote-write' as const),
+    ...(opts.exclusion ? { exclusion: opts.exclusion } : {}),
     limits: { maxLabelsPerTimeseries: 10, maxLabelNameLen: 32, maxLabelValueLen: 64 },
     maxInsertRequestSize: max,
     metrics,
@@ -166,4 +170,29 @@ t.test('not ready: writes get 503 and are retried by the client', async (t) => {
   t.equal(res.statusCode, 503);
   t.match(res.body, /SPW_ERR_NOT_READY/);
   t.equal(spools[0]!.records.length, 0);
+});
+
+t.test('a vmstorage node gets MetricRows, built once at ingest, with the tenant inside', async (t) => {
+  const { post, spools } = setup(t, { nodes: 2, rf: 2, kinds: ['remote-write', 'vmstorage'] });
+  const res = await post('/insert/5:6/prometheus/api/v1/write', body([series('up', [], 2), series('down', [['empty', '']])]));
+  t.equal(res.statusCode, 204);
+  t.equal(spools[0]!.records[0]!.kind, RecordKind.PrwSnappy);
+  const rec = spools[1]!.records[0]!;
+  t.equal(rec.kind, RecordKind.VmstorageRows);
+  t.equal(rec.samples, 3);
+  const rows = decodeMetricRows(rec.data);
+  t.equal(rows.length, 3, 'one row per sample');
+  t.same(rows.map((r) => [r.accountID, r.projectID]), [[5, 6], [5, 6], [5, 6]]);
+  const names = rows.map((r) => r.labels.map((l) => `${l.name.toString()}=${l.value.toString()}`).join(','));
+  t.same(names[0], '=up,instance=db-1:9100,job=node', 'metric name under the empty label name');
+  t.notMatch(names[2]!, /empty=/, 'empty-valued labels are not sent');
+});
+
+t.test('-rerouteOnUnavailable: an unavailable node gets none of the new data', async (t) => {
+  const down = new Uint8Array([1, 0, 0]);
+  const { post, spools } = setup(t, { nodes: 3, rf: 1, exclusion: () => down });
+  const many = Array.from({ length: 60 }, (_, i) => series('m', [['i', String(i)]]));
+  t.equal((await post('/api/v1/write', body(many))).statusCode, 204);
+  t.equal(spools[0]!.records.length, 0);
+  t.equal(stored(spools[1]!).length + stored(spools[2]!).length, 60);
 });
