@@ -64,7 +64,7 @@ function box(title: string, lines: string[]): string {
 }
 
 function exportUrl(vm: VictoriaMetrics): string {
-  return `${vm.url}/api/v1/export?match[]=${encodeURIComponent(`{job="${JOB}",__name__="mysql_global_status_queries"}`)}`;
+  return `${vm.url}/api/v1/export?match[]=${encodeURIComponent(`{job="${JOB}"}`)}`;
 }
 
 /** Fail loudly if a process dies while the demo runs. */

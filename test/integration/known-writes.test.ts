@@ -28,7 +28,6 @@ t.test('known writes through Spillway arrive in victoria-metrics exactly', { tim
   });
   const problems = compareStorage(expected, got);
   t.same(problems, [], 'every series and sample is stored as sent (up to storage rounding)', {
-    diagnostic: true,
     spillwayOutput: problems.length ? spillway.output().slice(-4000) : undefined,
   });
 
@@ -61,6 +60,5 @@ t.test('a request is not acknowledged before it is spooled: SIGKILL right after 
     ready: (series) => sampleCount(series) >= want,
   });
   t.same(compareStorage(expected, got), [], 'everything acknowledged before the SIGKILL reaches the node after restart', {
-    diagnostic: true,
   });
 });

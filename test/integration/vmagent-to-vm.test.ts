@@ -62,7 +62,6 @@ t.test('vmagent → Spillway → victoria-metrics stores exactly the scraped sam
   });
   const problems = compareScrapes(scrapes, got, { job: JOB });
   t.same(problems, [], 'storage holds exactly the series and values the exporter served', {
-    diagnostic: true,
     spillwayOutput: problems.length ? spillway.output().slice(-4000) : undefined,
   });
   t.equal(
@@ -108,7 +107,7 @@ t.test('Spillway killed with SIGKILL and restarted while vmagent writes: nothing
   });
   const problems = compareScrapes(scrapes, got, { job: JOB });
   t.same(problems, [], 'every scrape reached storage exactly once (duplicates folded by -dedup.minScrapeInterval=1ms)', {
-    diagnostic: true,
-    spillwayOutput: problems.length ? spillway.output().slice(-4000) : undefined,
+    spillwayOutput: problems.length ? spillway.output().slice(-6000) : undefined,
+    vmagentOutput: problems.length ? agent.proc.output().slice(-4000) : undefined,
   });
 });

@@ -6,7 +6,8 @@ import { REPO_ROOT } from './peers.js';
 import { freePort } from './ports.js';
 import { startProc, waitForHttp, type Proc, type Teardown } from './procs.js';
 
-export const SPILLWAY_MAIN = path.join(REPO_ROOT, 'src', 'main.ts');
+/** The entry point run with `node --import tsx`; SPILLWAY_TEST_MAIN points the tests at another one. */
+export const SPILLWAY_MAIN = process.env.SPILLWAY_TEST_MAIN ? path.resolve(process.env.SPILLWAY_TEST_MAIN) : path.join(REPO_ROOT, 'src', 'main.ts');
 
 export interface SpillwayOptions {
   t?: Teardown;
