@@ -12,6 +12,7 @@ import { DeadLetterFile } from './deliver/dead-letter.js';
 import { isSpillwayError } from './errors.js';
 import { buildServer } from './ingest/server.js';
 import { WriteHandler } from './ingest/write-handler.js';
+import { rehomeOrphans } from './ingest/rehome.js';
 import { Lifecycle } from './observe/lifecycle.js';
 import { Metrics } from './observe/metrics.js';
 import { registerObserveRoutes, type StatusDoc } from './observe/routes.js';
@@ -106,6 +107,16 @@ export async function start(config: Config, log: Logger): Promise<Running> {
   lifecycle.markReady();
   log.info({ addr: `${host}:${port}` }, 'ready: accepting remote-write');
 
+  // Queues of nodes no longer configured go through the new ring while new data flows.
+  const rehoming = new AbortController();
+  const rehomed =
+    reports.orphaned.length === 0
+      ? Promise.resolve()
+      : rehomeOrphans(reports.orphaned, config.spool, writeHandler, log, rehoming.signal).then(
+          () => undefined,
+          (err) => log.error({ err }, 're-routing removed node queues failed; they are kept and retried on the next start'),
+        );
+
   let closing: Promise<void> | undefined;
   const shutdown = (reason: string) =>
     (closing ??= (async () => {
@@ -113,6 +124,8 @@ export async function start(config: Config, log: Logger): Promise<Running> {
       lifecycle.markDraining();
       if (config.shutdownDelayMs > 0) await new Promise((r) => setTimeout(r, config.shutdownDelayMs));
       await app.close(); // waits for in-flight requests, whose appends are then durable
+      rehoming.abort();
+      await rehomed;
       await Promise.all(senders.map((s) => s.stop()));
       await closeSpools(spoolMap);
       lifecycle.markStopped();

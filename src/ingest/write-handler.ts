@@ -51,7 +51,8 @@ export class WriteHandler {
   }
 
   /** Resolves when every sample is durable on each of its nodes; throws a SpillwayError otherwise. */
-  async writePrw(tenant: Tenant, body: Buffer): Promise<WriteOutcome> {
+  /** `reingest`: data already counted at its first ingest (a removed node's queue re-routed). */
+  async writePrw(tenant: Tenant, body: Buffer, opts: { reingest?: boolean } = {}): Promise<WriteOutcome> {
     const { metrics, spools } = this.deps;
     if (body.length === 0) throw new SpillwayError('SPW_ERR_EMPTY_BODY');
     const raw = snappyUncompress(body, this.deps.maxInsertRequestSize);
@@ -102,8 +103,10 @@ export class WriteHandler {
         throw s.reason instanceof SpillwayError ? s.reason : new SpillwayError('SPW_ERR_SPOOL_IO', String(s.reason), { cause: s.reason });
       }
     }
-    metrics.ingestSamples.inc({ protocol: 'prw1', tenant: tenantString(tenant) }, view.sampleCount + view.histogramCount);
-    metrics.ingestSeries.inc({ protocol: 'prw1' }, keptSeries);
+    if (!opts.reingest) {
+      metrics.ingestSamples.inc({ protocol: 'prw1', tenant: tenantString(tenant) }, view.sampleCount + view.histogramCount);
+      metrics.ingestSeries.inc({ protocol: 'prw1' }, keptSeries);
+    }
     return { samples: view.sampleCount + view.histogramCount, series: keptSeries, droppedSeries: dropped };
   }
 
