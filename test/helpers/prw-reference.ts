@@ -23,8 +23,8 @@ protobuf.configure();
 
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const protoDir = path.join(repoRoot, 'proto');
-/** /work/shared by default (next to the repo); SPILLWAY_SHARED_DIR overrides it. */
-export const sharedDir = process.env.SPILLWAY_SHARED_DIR ?? path.resolve(repoRoot, '..', 'shared');
+import { sharedDir } from './shared-dir.js';
+export { sharedDir };
 export const capturesDir = path.join(sharedDir, 'captures');
 
 export interface RefLabel<T = string> {

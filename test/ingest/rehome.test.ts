@@ -2,7 +2,7 @@ import t from 'tap';
 import { existsSync } from 'node:fs';
 import { pino } from 'pino';
 import { rehomeOrphans } from '../../src/ingest/rehome.js';
-import { WriteHandler } from '../../src/ingest/write-handler.js';
+import { WriteHandler, type NodeKind } from '../../src/ingest/write-handler.js';
 import { Metrics } from '../../src/observe/metrics.js';
 import { PrwDecoder, seriesToObject } from '../../src/protocol/prw/decode.js';
 import { encodeWriteRequest, type SeriesInput } from '../../src/protocol/prw/encode.js';
@@ -16,7 +16,7 @@ const log = pino({ level: 'silent' });
 const now = Date.now();
 const series = (i: number): SeriesInput => ({ labels: [['__name__', 'm'], ['i', String(i)]], samples: [[i, now]] });
 
-function handler(ids: string[], spools: NodeSpool[], kinds = ids.map(() => 'remote-write' as const)) {
+function handler(ids: string[], spools: NodeSpool[], kinds: NodeKind[] = ids.map(() => 'remote-write' as const)) {
   return new WriteHandler({ ring: new Ring(ids), replicationFactor: 1, spools, nodeKinds: kinds, limits, maxInsertRequestSize: 1 << 24, metrics: new Metrics() });
 }
 

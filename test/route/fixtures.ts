@@ -23,7 +23,8 @@ import {
 } from '../../src/protocol/prw/types.js';
 
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
-export const sharedDir = process.env.SPILLWAY_SHARED_DIR ?? path.resolve(repoRoot, '..', 'shared');
+import { sharedDir } from '../helpers/shared-dir.js';
+export { sharedDir };
 
 export type Bytes = string | Uint8Array;
 export interface TestSeries {

@@ -13,8 +13,8 @@ import { MetricRowWriter } from '../../../src/protocol/vmstorage/metric-row.js';
 import { PACKET_HEADER_LEN, readPacketHeader } from '../../../src/protocol/vmstorage/packet.js';
 
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
-/** /work/shared by default (next to the repo); SPILLWAY_SHARED_DIR overrides it. */
-export const sharedDir = process.env.SPILLWAY_SHARED_DIR ?? path.resolve(repoRoot, '..', 'shared');
+import { sharedDir } from '../../helpers/shared-dir.js';
+export { sharedDir };
 export const vectorsDir = path.join(sharedDir, 'vmstorage', 'vectors');
 
 export function vector(name: string): Buffer {
