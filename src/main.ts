@@ -15,7 +15,8 @@ import { WriteHandler } from './ingest/write-handler.js';
 import { rehomeOrphans } from './ingest/rehome.js';
 import { Lifecycle } from './observe/lifecycle.js';
 import { Metrics } from './observe/metrics.js';
-import { registerObserveRoutes, type StatusDoc } from './observe/routes.js';
+import { registerObserveRoutes } from './observe/routes.js';
+import { StatusModel, type ObservedNode } from './observe/status.js';
 import { Ring } from './route/ring.js';
 import { closeSpools, nodeDirName, openSpools } from './spool/spool-set.js';
 import type { NodeSpool } from './spool/types.js';
@@ -38,7 +39,24 @@ export async function start(config: Config, log: Logger): Promise<Running> {
   const nodeIds = config.nodes.map((n) => n.id);
 
   log.info({ version: VERSION, nodes: nodeIds, replicationFactor: config.replicationFactor, spool: config.spool.path }, 'starting Spillway');
-  const { spools: spoolMap, reports } = await openSpools(config.spool, nodeIds, log);
+  const fsyncSeconds = metrics.spoolFsyncDuration;
+  const { spools: spoolMap, reports } = await openSpools(
+    {
+      ...config.spool,
+      io: {
+        async sync(fh) {
+          const end = fsyncSeconds.startTimer();
+          try {
+            await fh.datasync();
+          } finally {
+            end();
+          }
+        },
+      },
+    },
+    nodeIds,
+    log,
+  );
   for (const r of reports.nodes) {
     log.info(
       { node: r.node, records: r.records, bytes: r.bytes, samples: r.samples, truncatedBytes: r.truncatedBytes, movedAside: r.movedAside.length, ms: r.durationMs },
@@ -71,14 +89,9 @@ export async function start(config: Config, log: Logger): Promise<Running> {
       }
     : undefined;
 
-  metrics.setNodeSource({
-    *nodes() {
-      for (let i = 0; i < spools.length; i++) {
-        const st = spools[i]!.stats();
-        yield { node: nodeIds[i]!, ...st, up: senders[i]!.snapshot().state !== 'down' };
-      }
-    },
-  });
+  const observed: ObservedNode[] = nodeIds.map((id, i) => ({ id, spoolStats: () => spools[i]!.stats(), sender: () => senders[i]!.snapshot() }));
+  const status = new StatusModel(VERSION, config.replicationFactor, lifecycle, metrics, () => observed);
+  metrics.setNodeSource({ nodes: () => status.observations() });
 
   const writeHandler = new WriteHandler({
     ring: new Ring(nodeIds),
@@ -91,7 +104,7 @@ export async function start(config: Config, log: Logger): Promise<Running> {
     metrics,
   });
   const app = buildServer({ writeHandler, lifecycle, metrics, logger: log, maxInsertRequestSize: config.maxInsertRequestSize });
-  registerObserveRoutes(app, { lifecycle, metrics, status: () => statusDoc(config, lifecycle, metrics, spools, senders) });
+  registerObserveRoutes(app, { lifecycle, metrics, status: () => status.doc() });
 
   let host = config.listen.host;
   try {
@@ -132,48 +145,6 @@ export async function start(config: Config, log: Logger): Promise<Running> {
       log.info('stopped cleanly');
     })());
   return { config, port, shutdown };
-}
-
-async function statusDoc(config: Config, lifecycle: Lifecycle, metrics: Metrics, spools: NodeSpool[], senders: Sender[]): Promise<StatusDoc> {
-  const byLabel = async (name: string, label: string) => {
-    const out: Record<string, number> = {};
-    const m = await metrics.registry.getSingleMetric(name)?.get();
-    for (const v of m?.values ?? []) {
-      const k = String(v.labels[label] ?? '');
-      out[k] = (out[k] ?? 0) + v.value;
-    }
-    return out;
-  };
-  const accepted = Object.values(await byLabel('spillway_ingest_samples_total', 'protocol')).reduce((a, b) => a + b, 0);
-  return {
-    version: VERSION,
-    phase: lifecycle.current,
-    uptimeSeconds: (Date.now() - lifecycle.startedAt) / 1000,
-    replicationFactor: config.replicationFactor,
-    ingest: {
-      acceptedSamples: accepted,
-      rejectedRequests: await byLabel('spillway_ingest_rejected_requests_total', 'reason'),
-      droppedSeries: await byLabel('spillway_ingest_dropped_series_total', 'reason'),
-    },
-    nodes: senders.map((s, i) => {
-      const st = spools[i]!.stats();
-      const snap = s.snapshot();
-      return {
-        node: s.node,
-        state: snap.state,
-        lastError: snap.lastError,
-        pendingBytes: st.pendingBytes,
-        pendingRecords: st.pendingRecords,
-        pendingSamples: st.pendingSamples,
-        oldestUnsentAgeSeconds: st.oldestAppendedAt > 0 ? Math.max(0, (Date.now() - st.oldestAppendedAt) / 1000) : 0,
-        diskBytes: st.diskBytes,
-        sentSamples: snap.sentSamples,
-        sentRecords: snap.sentRecords,
-        failedAttempts: snap.failedAttempts,
-        rejectedRecords: snap.rejectedRecords,
-      };
-    }),
-  };
 }
 
 export function createLogger(level: Config['logLevel']): Logger {

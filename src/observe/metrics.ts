@@ -3,17 +3,29 @@
 
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
+/** What the scrape reads of one node: its spool counters and whether its sender is up. */
+export interface NodeObservation {
+  node: string;
+  pendingBytes: number;
+  pendingRecords: number;
+  pendingSamples: number;
+  oldestAppendedAt: number;
+  diskBytes: number;
+  droppedRecords: number;
+  droppedSamples: number;
+  appends?: number;
+  appendBatches?: number;
+  fsyncs?: number;
+  ioErrors?: number;
+  corruptRecords?: number;
+  up: boolean;
+  /** Samples this node is behind the replica furthest ahead (0 with one copy). */
+  replicationDebtSamples: number;
+}
+
 export interface NodeGaugeSource {
   /** One entry per node, read at scrape time. */
-  nodes(): Iterable<{
-    node: string;
-    pendingBytes: number;
-    pendingRecords: number;
-    pendingSamples: number;
-    oldestAppendedAt: number;
-    diskBytes: number;
-    up: boolean;
-  }>;
+  nodes(): Iterable<NodeObservation>;
 }
 
 export class Metrics {
@@ -129,7 +141,7 @@ export class Metrics {
   constructor() {
     collectDefaultMetrics({ register: this.registry });
     const self = this;
-    const perNode = (name: string, help: string, pick: (n: ReturnType<NodeGaugeSource['nodes']> extends Iterable<infer T> ? T : never) => number) =>
+    const perNode = (name: string, help: string, pick: (n: NodeObservation) => number) =>
       new Gauge({
         name,
         help,
@@ -148,6 +160,14 @@ export class Metrics {
     perNode('spillway_spool_oldest_age_seconds', 'Age of the oldest unsent record of a node (its lag); 0 when empty.', (n) =>
       n.oldestAppendedAt > 0 ? Math.max(0, (Date.now() - n.oldestAppendedAt) / 1000) : 0,
     );
+    perNode('spillway_spool_dropped_records', 'Records of a node dropped by -spool.onFull=drop-oldest or -spool.maxAge since start.', (n) => n.droppedRecords);
+    perNode('spillway_spool_dropped_samples', 'Samples in records dropped by -spool.onFull=drop-oldest or -spool.maxAge since start.', (n) => n.droppedSamples);
+    perNode('spillway_spool_appends', 'Records appended to a node spool since start.', (n) => n.appends ?? 0);
+    perNode('spillway_spool_append_batches', 'Write batches of a node spool since start; appends / batches is the group-commit factor.', (n) => n.appendBatches ?? 0);
+    perNode('spillway_spool_fsyncs', 'Data fsyncs of a node spool since start.', (n) => n.fsyncs ?? 0);
+    perNode('spillway_spool_io_errors', 'Failed spool writes or fsyncs since start (disk full or I/O errors).', (n) => n.ioErrors ?? 0);
+    perNode('spillway_spool_corrupt_records', 'Damaged records found when read back, set aside and skipped, since start.', (n) => n.corruptRecords ?? 0);
+    perNode('spillway_node_replication_debt_samples', 'Samples this node still has to receive that the replica furthest ahead already has (0 with one copy).', (n) => n.replicationDebtSamples);
     perNode('spillway_node_up', '1 when the last send to the node succeeded (or nothing failed yet), 0 while it fails.', (n) => (n.up ? 1 : 0));
   }
 

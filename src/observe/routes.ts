@@ -17,8 +17,16 @@ export interface NodeStatus {
   diskBytes: number;
   sentSamples: number;
   sentRecords: number;
+  /** Delivery rate over the last 30 s: the replay rate while a backlog drains. */
+  sentSamplesPerSecond: number;
+  /** pendingSamples / sentSamplesPerSecond; null when nothing is pending or nothing moves. */
+  drainEtaSeconds: number | null;
   failedAttempts: number;
+  /** Failed send attempts by HTTP status, "timeout", "network", "read_only" or "protocol". */
+  failuresByReason: Record<string, number>;
   rejectedRecords: number;
+  droppedSamples: number;
+  replicationDebtSamples: number;
 }
 
 export interface StatusDoc {
@@ -26,7 +34,12 @@ export interface StatusDoc {
   phase: string;
   uptimeSeconds: number;
   replicationFactor: number;
-  ingest: { acceptedSamples: number; rejectedRequests: Record<string, number>; droppedSeries: Record<string, number> };
+  ingest: {
+    acceptedSamples: number;
+    acceptedSamplesPerSecond: number;
+    rejectedRequests: Record<string, number>;
+    droppedSeries: Record<string, number>;
+  };
   nodes: NodeStatus[];
 }
 

@@ -9,7 +9,7 @@ const doc: StatusDoc = {
   phase: 'ready',
   uptimeSeconds: 1,
   replicationFactor: 1,
-  ingest: { acceptedSamples: 42, rejectedRequests: { bad_snappy: 2 }, droppedSeries: {} },
+  ingest: { acceptedSamples: 42, acceptedSamplesPerSecond: 1.5, rejectedRequests: { bad_snappy: 2 }, droppedSeries: {} },
   nodes: [
     {
       node: 'http://a:8428/api/v1/write?x=<b>',
@@ -22,8 +22,13 @@ const doc: StatusDoc = {
       diskBytes: 4096,
       sentSamples: 7,
       sentRecords: 1,
+      sentSamplesPerSecond: 0,
+      drainEtaSeconds: null,
       failedAttempts: 4,
+      failuresByReason: { '503': 4 },
       rejectedRecords: 0,
+      droppedSamples: 0,
+      replicationDebtSamples: 25,
     },
   ],
 };
@@ -32,7 +37,11 @@ t.test('liveness, readiness through the lifecycle, metrics, status', async (t) =
   const app = Fastify();
   const lifecycle = new Lifecycle();
   const metrics = new Metrics();
-  metrics.setNodeSource({ nodes: () => [{ node: 'n0', pendingBytes: 11, pendingRecords: 1, pendingSamples: 5, oldestAppendedAt: Date.now() - 3000, diskBytes: 20, up: false }] });
+  metrics.setNodeSource({
+    nodes: () => [
+      { node: 'n0', pendingBytes: 11, pendingRecords: 1, pendingSamples: 5, oldestAppendedAt: Date.now() - 3000, diskBytes: 20, droppedRecords: 0, droppedSamples: 0, fsyncs: 9, up: false, replicationDebtSamples: 4 },
+    ],
+  });
   registerObserveRoutes(app, { lifecycle, metrics, status: async () => doc });
   t.teardown(() => app.close());
   const get = (url: string) => app.inject({ method: 'GET', url });
@@ -55,6 +64,8 @@ t.test('liveness, readiness through the lifecycle, metrics, status', async (t) =
   t.match(m, /spillway_node_up\{node="n0"\} 0/);
   t.match(m, /spillway_spool_oldest_age_seconds\{node="n0"\} [3-9](\.\d+)?\n/);
   t.match(m, /process_cpu_seconds_total/);
+  t.match(m, /spillway_spool_fsyncs\{node="n0"\} 9/);
+  t.match(m, /spillway_node_replication_debt_samples\{node="n0"\} 4/);
 
   t.same((await get('/api/v1/status')).json(), doc);
   const page = await get('/');
@@ -62,5 +73,7 @@ t.test('liveness, readiness through the lifecycle, metrics, status', async (t) =
   t.match(page.body, /&#60;b&#62;/, 'node names are escaped');
   t.notMatch(page.body, /<b>"/);
   t.match(page.body, /data-k="pendingRecords">3</);
+  t.match(page.body, /data-k="replicationDebtSamples">25</);
+  t.match(page.body, /503: 4/);
   t.notMatch(page.body, /src="http|href="http/, 'no external assets');
 });
