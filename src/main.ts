@@ -1,36 +1,42 @@
 // Wiring and lifecycle. Start order: recover the spools, start one sender per node, then
 // listen; readiness turns true only after all three. SIGTERM drains in the reverse order.
 
-import path from 'node:path';
 import { readFileSync } from 'node:fs';
 import { destination, pino, type Logger } from 'pino';
-import { loadConfig, type Config } from './config/load.js';
+import { loadConfig, readNodesFile, type Config } from './config/load.js';
 import { helpText } from './config/parse.js';
-import { RemoteWriteSender } from './deliver/remote-write-sender.js';
-import { VmstorageSender } from './deliver/vmstorage-sender.js';
-import { DeadLetterFile } from './deliver/dead-letter.js';
-import { isSpillwayError } from './errors.js';
+import { SpillwayError, isSpillwayError } from './errors.js';
 import { buildServer } from './ingest/server.js';
-import { WriteHandler } from './ingest/write-handler.js';
+import { WriteHandler, type WriteHandlerDeps } from './ingest/write-handler.js';
 import { rehomeOrphans } from './ingest/rehome.js';
 import { Lifecycle } from './observe/lifecycle.js';
 import { Metrics } from './observe/metrics.js';
 import { registerObserveRoutes } from './observe/routes.js';
-import { StatusModel, type ObservedNode } from './observe/status.js';
+import { StatusModel } from './observe/status.js';
+import { Nodes, type RunningNode } from './nodes.js';
 import { Ring } from './route/ring.js';
-import { closeSpools, nodeDirName, openSpools } from './spool/spool-set.js';
-import type { NodeSpool } from './spool/types.js';
+import type { NodeSpoolOptions } from './spool/node-spool.js';
+import { closeSpools, openSpools, type OrphanedQueue } from './spool/spool-set.js';
 
 export const VERSION: string = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
-
-/** What main needs of a node's sender, whichever protocol it speaks. */
-type Sender = RemoteWriteSender | VmstorageSender;
 
 export interface Running {
   config: Config;
   /** The bound port (useful with -httpListenAddr=:0). */
   port: number;
   shutdown(reason: string): Promise<void>;
+  /** Re-reads -nodesFile and applies a changed node list (what SIGHUP does). */
+  reloadNodes(): Promise<void>;
+}
+
+/** The routing fields of the write path for a node list. */
+function topology(list: readonly RunningNode[], config: Config): Pick<WriteHandlerDeps, 'ring' | 'spools' | 'nodeKinds' | 'replicationFactor'> {
+  return {
+    ring: new Ring(list.map((n) => n.config.id)),
+    spools: list.map((n) => n.spool),
+    nodeKinds: list.map((n) => n.config.kind),
+    replicationFactor: Math.min(config.replicationFactor, list.length),
+  };
 }
 
 export async function start(config: Config, log: Logger): Promise<Running> {
@@ -40,23 +46,21 @@ export async function start(config: Config, log: Logger): Promise<Running> {
 
   log.info({ version: VERSION, nodes: nodeIds, replicationFactor: config.replicationFactor, spool: config.spool.path }, 'starting Spillway');
   const fsyncSeconds = metrics.spoolFsyncDuration;
-  const { spools: spoolMap, reports } = await openSpools(
-    {
-      ...config.spool,
-      io: {
-        async sync(fh) {
-          const end = fsyncSeconds.startTimer();
-          try {
-            await fh.datasync();
-          } finally {
-            end();
-          }
-        },
+  const spoolOpts: NodeSpoolOptions = {
+    ...config.spool,
+    log,
+    io: {
+      async sync(fh) {
+        const end = fsyncSeconds.startTimer();
+        try {
+          await fh.datasync();
+        } finally {
+          end();
+        }
       },
     },
-    nodeIds,
-    log,
-  );
+  };
+  const { spools: spoolMap, reports } = await openSpools(spoolOpts, nodeIds, log);
   for (const r of reports.nodes) {
     log.info(
       { node: r.node, records: r.records, bytes: r.bytes, samples: r.samples, truncatedBytes: r.truncatedBytes, movedAside: r.movedAside.length, ms: r.durationMs },
@@ -64,45 +68,22 @@ export async function start(config: Config, log: Logger): Promise<Running> {
     );
     for (const p of r.problems) log.warn({ node: r.node }, p);
   }
-  const spools: NodeSpool[] = nodeIds.map((id) => spoolMap.get(id)!);
+  const nodes = new Nodes(config, spoolMap, spoolOpts, metrics, log);
+  nodes.startAll(config.nodes);
 
-  const senders: Sender[] = config.nodes.map((n, i) => {
-    const deadLetter = DeadLetterFile.inNodeDir(path.join(config.spool.path, nodeDirName(n.id)));
-    return n.kind === 'vmstorage'
-      ? new VmstorageSender(n.id, n.addr, spools[i]!, config.sender, metrics, log, deadLetter)
-      : new RemoteWriteSender(n.id, n.url, spools[i]!, config.sender, metrics, log, deadLetter);
-  });
-  for (const s of senders) s.start();
-
-  // -rerouteOnUnavailable: route new data around nodes that are down or read-only, unless
-  // every node is, in which case each keeps its own share in its spool.
-  const unavailable = new Uint8Array(senders.length);
-  const exclusion = config.rerouteOnUnavailable
-    ? () => {
-        let n = 0;
-        for (let i = 0; i < senders.length; i++) {
-          const st = senders[i]!.snapshot().state;
-          unavailable[i] = st === 'down' || st === 'read-only' ? 1 : 0;
-          n += unavailable[i]!;
-        }
-        return n > 0 && n < senders.length ? unavailable : undefined;
-      }
-    : undefined;
-
-  const observed: ObservedNode[] = nodeIds.map((id, i) => ({ id, spoolStats: () => spools[i]!.stats(), sender: () => senders[i]!.snapshot() }));
-  const status = new StatusModel(VERSION, config.replicationFactor, lifecycle, metrics, () => observed);
+  const status = new StatusModel(VERSION, config.replicationFactor, lifecycle, metrics, () => nodes.observed());
   metrics.setNodeSource({ nodes: () => status.observations() });
 
-  const writeHandler = new WriteHandler({
-    ring: new Ring(nodeIds),
-    replicationFactor: Math.min(config.replicationFactor, nodeIds.length),
-    spools,
-    nodeKinds: config.nodes.map((n) => n.kind),
-    ...(exclusion ? { exclusion } : {}),
+  // The handler reads its topology from this object on every request; a node list change
+  // replaces these fields in one synchronous step (see reloadNodes).
+  const handlerDeps: WriteHandlerDeps = {
+    ...topology(nodes.current, config),
+    ...(config.rerouteOnUnavailable ? { exclusion: () => nodes.exclusion() } : {}),
     limits: config.limits,
     maxInsertRequestSize: config.maxInsertRequestSize,
     metrics,
-  });
+  };
+  const writeHandler = new WriteHandler(handlerDeps);
   const app = buildServer({ writeHandler, lifecycle, metrics, logger: log, maxInsertRequestSize: config.maxInsertRequestSize });
   registerObserveRoutes(app, { lifecycle, metrics, status: () => status.doc() });
 
@@ -120,15 +101,46 @@ export async function start(config: Config, log: Logger): Promise<Running> {
   lifecycle.markReady();
   log.info({ addr: `${host}:${port}` }, 'ready: accepting remote-write');
 
-  // Queues of nodes no longer configured go through the new ring while new data flows.
+  // Queues of nodes no longer configured go through the new ring while new data flows, one
+  // batch of queues after the other.
   const rehoming = new AbortController();
-  const rehomed =
-    reports.orphaned.length === 0
-      ? Promise.resolve()
-      : rehomeOrphans(reports.orphaned, config.spool, writeHandler, log, rehoming.signal).then(
-          () => undefined,
-          (err) => log.error({ err }, 're-routing removed node queues failed; they are kept and retried on the next start'),
-        );
+  let rehomed = Promise.resolve();
+  const rehome = (orphans: OrphanedQueue[]) => {
+    if (orphans.length === 0) return;
+    rehomed = rehomed.then(() =>
+      rehomeOrphans(orphans, config.spool, writeHandler, log, rehoming.signal).then(
+        () => undefined,
+        (err) => log.error({ err }, 're-routing removed node queues failed; they are kept and retried on the next start'),
+      ),
+    );
+  };
+  rehome(reports.orphaned);
+
+  // SIGHUP: re-read -nodesFile and move to the new node list without a restart.
+  let reloading = Promise.resolve();
+  const reloadNodes = () =>
+    (reloading = reloading.then(async () => {
+      if (config.nodesFile === '') {
+        log.warn('SIGHUP: no -nodesFile is set, so there is no node list to reload');
+        return;
+      }
+      let next;
+      try {
+        next = [...config.flagNodes, ...readNodesFile(config.nodesFile, config.flagNodes)];
+        if (next.length === 0) throw new SpillwayError('SPW_ERR_CONFIG', 'the new node list is empty');
+      } catch (err) {
+        log.error({ err }, `SIGHUP: node list not changed: ${(err as Error).message}`);
+        return;
+      }
+      const before = nodes.current.map((n) => n.config.id).join(',');
+      if (before === next.map((n) => n.id).join(',')) {
+        log.info('SIGHUP: node list unchanged');
+        return;
+      }
+      const orphans = await nodes.apply(next, (list) => Object.assign(handlerDeps, topology(list, config)));
+      log.info({ nodes: nodes.current.map((n) => n.config.id) }, 'SIGHUP: node list applied');
+      rehome(orphans);
+    }));
 
   let closing: Promise<void> | undefined;
   const shutdown = (reason: string) =>
@@ -138,13 +150,14 @@ export async function start(config: Config, log: Logger): Promise<Running> {
       if (config.shutdownDelayMs > 0) await new Promise((r) => setTimeout(r, config.shutdownDelayMs));
       await app.close(); // waits for in-flight requests, whose appends are then durable
       rehoming.abort();
+      await reloading;
       await rehomed;
-      await Promise.all(senders.map((s) => s.stop()));
+      await nodes.stopAll();
       await closeSpools(spoolMap);
       lifecycle.markStopped();
       log.info('stopped cleanly');
     })());
-  return { config, port, shutdown };
+  return { config, port, shutdown, reloadNodes };
 }
 
 export function createLogger(level: Config['logLevel']): Logger {
@@ -199,6 +212,7 @@ export async function main(): Promise<void> {
   };
   process.once('SIGTERM', onSignal);
   process.once('SIGINT', onSignal);
+  process.on('SIGHUP', () => void running.reloadNodes());
 }
 
 // Run only as the program, not when imported by tests.

@@ -35,6 +35,12 @@ export const FLAGS: readonly FlagSpec[] = [
     help: 'A vmstorage node (host:port, port 8400 when omitted) spoken to over its native protocol, as vminsert does; repeat the flag or separate with commas. The string as written is the node identity for hashing, so a vminsert -storageNode list keeps every series where vminsert put it. When given without -remoteWrite.url, no remote-write default node is added.',
   },
   {
+    name: 'nodesFile',
+    type: 'string',
+    default: '',
+    help: 'File listing more storage nodes, one per line: an http(s):// URL is a remote-write node, host:port a vmstorage node; # starts a comment. Re-read on SIGHUP, so nodes can be added or removed without a restart: a removed node\'s queue is re-routed through the new ring, a new node starts empty.',
+  },
+  {
     name: 'rerouteOnUnavailable',
     type: 'bool',
     default: 'false',

@@ -1,5 +1,6 @@
 // Turns flags and environment into one validated, frozen Config. Nothing else reads argv or env.
 
+import { readFileSync } from 'node:fs';
 import { SpillwayError } from '../errors.js';
 import type { SeriesLimits } from '../protocol/prw/types.js';
 import type { SpoolOptions } from '../spool/types.js';
@@ -29,8 +30,12 @@ export interface SenderOptions {
 
 export interface Config {
   listen: { host: string; port: number };
-  /** Every node on the ring: -remoteWrite.url entries first, then -storageNode entries, each in the order given. */
+  /** Every node on the ring: -remoteWrite.url entries, then -storageNode entries, then -nodesFile lines, each in the order given. */
   nodes: readonly StorageNodeConfig[];
+  /** The nodes given by flags (fixed for the life of the process). */
+  flagNodes: readonly StorageNodeConfig[];
+  /** -nodesFile ('' when not used); re-read on SIGHUP. */
+  nodesFile: string;
   rerouteOnUnavailable: boolean;
   replicationFactor: number;
   maxInsertRequestSize: number;
@@ -66,32 +71,12 @@ function buildConfig(raw: RawFlags): Config {
   const ms = (name: string) => parseDuration(name, str(raw, name));
 
   const storageNodes = listOf(raw, FLAG_BY_NAME.get('storageNode')!);
-  // The local VictoriaMetrics default applies only when no node of either kind is configured.
-  const urls = storageNodes.length > 0 && !raw.values.has('remoteWrite.url') ? [] : listOf(raw, FLAG_BY_NAME.get('remoteWrite.url')!);
-  if (urls.length + storageNodes.length === 0) throw new SpillwayError('SPW_ERR_CONFIG', 'no storage node: give -remoteWrite.url or -storageNode');
-  const seen = new Set<string>();
-  const nodes: StorageNodeConfig[] = urls.map((url) => {
-    if (seen.has(url)) throw new SpillwayError('SPW_ERR_CONFIG', `-remoteWrite.url=${url} is listed twice; each node must appear once`);
-    seen.add(url);
-    let parsed: URL;
-    try {
-      parsed = new URL(url.replace('{tenant}', '0:0'));
-    } catch {
-      throw new SpillwayError('SPW_ERR_CONFIG', `-remoteWrite.url=${url} is not a URL; write e.g. http://127.0.0.1:8428/api/v1/write`);
-    }
-    if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') {
-      throw new SpillwayError('SPW_ERR_CONFIG', `-remoteWrite.url=${url} must be http:// or https://`);
-    }
-    return Object.freeze({ kind: 'remote-write' as const, id: url, url });
-  });
-  for (const addr of storageNodes) {
-    if (seen.has(addr)) throw new SpillwayError('SPW_ERR_CONFIG', `-storageNode=${addr} is listed twice; each node must appear once`);
-    seen.add(addr);
-    if (!/^(\[[^\]]+\]|[^:/\s]+)(:\d{1,5})?$/.test(addr)) {
-      throw new SpillwayError('SPW_ERR_CONFIG', `-storageNode=${addr} must be host or host:port, e.g. vmstorage-1:8400`);
-    }
-    nodes.push(Object.freeze({ kind: 'vmstorage' as const, id: addr, addr }));
-  }
+  const nodesFile = str(raw, 'nodesFile');
+  // The local VictoriaMetrics default applies only when no node is configured any other way.
+  const urls = (storageNodes.length > 0 || nodesFile !== '') && !raw.values.has('remoteWrite.url') ? [] : listOf(raw, FLAG_BY_NAME.get('remoteWrite.url')!);
+  const flagNodes = nodeList(urls, storageNodes);
+  const nodes = nodesFile === '' ? flagNodes : [...flagNodes, ...readNodesFile(nodesFile, flagNodes)];
+  if (nodes.length === 0) throw new SpillwayError('SPW_ERR_CONFIG', 'no storage node: give -remoteWrite.url, -storageNode or a non-empty -nodesFile');
 
   const fsyncRaw = str(raw, 'spool.fsync');
   const fsync: 'always' | number = fsyncRaw === 'always' ? 'always' : parseDuration('spool.fsync', fsyncRaw);
@@ -107,6 +92,8 @@ function buildConfig(raw: RawFlags): Config {
   const config: Config = {
     listen: parseListenAddr(str(raw, 'httpListenAddr')),
     nodes: Object.freeze(nodes),
+    flagNodes: Object.freeze(flagNodes),
+    nodesFile,
     rerouteOnUnavailable: parseBool('rerouteOnUnavailable', str(raw, 'rerouteOnUnavailable')),
     replicationFactor: int('replicationFactor', 1),
     maxInsertRequestSize,
@@ -138,6 +125,62 @@ function buildConfig(raw: RawFlags): Config {
     throw new SpillwayError('SPW_ERR_CONFIG', '-remoteWrite.retryMinInterval must not exceed -remoteWrite.retryMaxInterval');
   }
   return Object.freeze(config);
+}
+
+function remoteWriteNode(url: string, where: string): StorageNodeConfig {
+  let parsed: URL;
+  try {
+    parsed = new URL(url.replace('{tenant}', '0:0'));
+  } catch {
+    throw new SpillwayError('SPW_ERR_CONFIG', `${where}${url} is not a URL; write e.g. http://127.0.0.1:8428/api/v1/write`);
+  }
+  if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') {
+    throw new SpillwayError('SPW_ERR_CONFIG', `${where}${url} must be http:// or https://`);
+  }
+  return Object.freeze({ kind: 'remote-write' as const, id: url, url });
+}
+
+function vmstorageNode(addr: string, where: string): StorageNodeConfig {
+  if (!/^(\[[^\]]+\]|[^:/\s]+)(:\d{1,5})?$/.test(addr)) {
+    throw new SpillwayError('SPW_ERR_CONFIG', `${where}${addr} must be host or host:port, e.g. vmstorage-1:8400`);
+  }
+  return Object.freeze({ kind: 'vmstorage' as const, id: addr, addr });
+}
+
+function nodeList(urls: string[], storageNodes: string[]): StorageNodeConfig[] {
+  const nodes = [...urls.map((u) => remoteWriteNode(u, '-remoteWrite.url=')), ...storageNodes.map((a) => vmstorageNode(a, '-storageNode='))];
+  checkUnique(nodes, 'flags');
+  return nodes;
+}
+
+function checkUnique(nodes: readonly StorageNodeConfig[], where: string): void {
+  const seen = new Set<string>();
+  for (const n of nodes) {
+    if (seen.has(n.id)) throw new SpillwayError('SPW_ERR_CONFIG', `node ${n.id} is listed twice (${where}); each node must appear once`);
+    seen.add(n.id);
+  }
+}
+
+/**
+ * The nodes of -nodesFile, after the flag nodes. Called at start and on SIGHUP; a file that
+ * cannot be read or parsed is an error, so a bad edit never empties the ring.
+ */
+export function readNodesFile(file: string, flagNodes: readonly StorageNodeConfig[]): StorageNodeConfig[] {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new SpillwayError('SPW_ERR_CONFIG', `-nodesFile=${file} cannot be read (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
+  }
+  const nodes: StorageNodeConfig[] = [];
+  text.split('\n').forEach((line, i) => {
+    const entry = line.replace(/#.*/, '').trim();
+    if (entry === '') return;
+    const where = `-nodesFile ${file} line ${i + 1}: `;
+    nodes.push(/^https?:\/\//i.test(entry) ? remoteWriteNode(entry, where) : vmstorageNode(entry, where));
+  });
+  checkUnique([...flagNodes, ...nodes], `flags and -nodesFile ${file}`);
+  return nodes;
 }
 
 /** ":8480" listens on every interface, like vminsert; "127.0.0.1:8480" and "[::1]:8480" on one. */
