@@ -20,6 +20,8 @@ import { closeSpools, openSpools, type OrphanedQueue } from './spool/spool-set.j
 
 export const VERSION: string = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
+const BACKLOG_LOG_INTERVAL_MS = 30_000;
+
 export interface Running {
   config: Config;
   /** The bound port (useful with -httpListenAddr=:0). */
@@ -116,6 +118,20 @@ export async function start(config: Config, log: Logger): Promise<Running> {
   };
   rehome(reports.orphaned);
 
+  // A backlog is the thing an operator watches during and after an outage: log its progress.
+  const progress = setInterval(() => {
+    void status.doc().then((doc) => {
+      for (const n of doc.nodes) {
+        if (n.pendingRecords === 0) continue;
+        log.info(
+          { node: n.node, state: n.state, pendingSamples: n.pendingSamples, pendingBytes: n.pendingBytes, lagSeconds: n.oldestUnsentAgeSeconds, sentPerSecond: n.sentSamplesPerSecond, drainEtaSeconds: n.drainEtaSeconds },
+          n.state === 'down' ? 'node down: holding its queue' : 'replaying backlog',
+        );
+      }
+    });
+  }, BACKLOG_LOG_INTERVAL_MS);
+  progress.unref();
+
   // SIGHUP: re-read -nodesFile and move to the new node list without a restart.
   let reloading = Promise.resolve();
   const reloadNodes = () =>
@@ -147,6 +163,7 @@ export async function start(config: Config, log: Logger): Promise<Running> {
     (closing ??= (async () => {
       log.info({ reason, shutdownDelayMs: config.shutdownDelayMs }, 'draining: readiness is now false');
       lifecycle.markDraining();
+      clearInterval(progress);
       if (config.shutdownDelayMs > 0) await new Promise((r) => setTimeout(r, config.shutdownDelayMs));
       await app.close(); // waits for in-flight requests, whose appends are then durable
       rehoming.abort();
