@@ -95,6 +95,11 @@ export const ERRORS = {
     retryable: false,
     hint: 'the storage node refused a record permanently (4xx); it was set aside in the node dead-letter file, check the node log for why',
   },
+  SPW_ERR_OVERLOADED: {
+    status: 503,
+    retryable: true,
+    hint: 'too many concurrent inserts; the client retries after Retry-After; if this persists, add Spillway replicas or raise -maxConcurrentInserts',
+  },
   SPW_ERR_INTERNAL: {
     status: 500,
     retryable: true,
