@@ -59,6 +59,18 @@ export const FLAGS: readonly FlagSpec[] = [
     help: 'Largest accepted request body, compressed and uncompressed. 32MiB is vminsert\'s default and well above vmagent\'s 8MiB blocks; larger bodies get 413.',
   },
   {
+    name: 'maxConcurrentInserts',
+    type: 'int',
+    default: '32',
+    help: 'Write requests processed at once (after their bodies arrived); the rest wait up to -insert.maxQueueDuration. Bounds memory in a reconnect storm of many vmagents. Higher than vminsert\'s CPU-based default because requests here mostly wait for the shared spool fsync, and more of them per fsync is cheaper.',
+  },
+  {
+    name: 'insert.maxQueueDuration',
+    type: 'duration',
+    default: '1m',
+    help: 'How long a write request waits for one of -maxConcurrentInserts before it gets 503 with Retry-After (the client retries). 1m as in vminsert.',
+  },
+  {
     name: 'maxLabelsPerTimeseries',
     type: 'int',
     default: '40',

@@ -39,6 +39,8 @@ export interface Config {
   rerouteOnUnavailable: boolean;
   replicationFactor: number;
   maxInsertRequestSize: number;
+  maxConcurrentInserts: number;
+  insertMaxQueueMs: number;
   limits: Readonly<SeriesLimits>;
   spool: Readonly<SpoolOptions>;
   sender: Readonly<SenderOptions>;
@@ -97,6 +99,8 @@ function buildConfig(raw: RawFlags): Config {
     rerouteOnUnavailable: parseBool('rerouteOnUnavailable', str(raw, 'rerouteOnUnavailable')),
     replicationFactor: int('replicationFactor', 1),
     maxInsertRequestSize,
+    maxConcurrentInserts: int('maxConcurrentInserts', 1),
+    insertMaxQueueMs: ms('insert.maxQueueDuration'),
     limits: Object.freeze({
       maxLabelsPerTimeseries: int('maxLabelsPerTimeseries', 1),
       maxLabelNameLen: int('maxLabelNameLen', 1),
