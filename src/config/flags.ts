@@ -144,6 +144,12 @@ export const FLAGS: readonly FlagSpec[] = [
     help: 'Timeout for one request to a storage node; on timeout the record is retried. 30s is vmagent\'s default.',
   },
   {
+    name: 'remoteWrite.maxInflightPerNode',
+    type: 'int',
+    default: '1',
+    help: 'Records sent to one remote-write node at once. 1 (the default) keeps every series strictly in order, which Prometheus and Mimir need (they refuse out-of-order samples). VictoriaMetrics accepts any order: a higher value there replays a backlog faster over a high-latency link. The checkpoint still only moves past records acknowledged in order.',
+  },
+  {
     name: 'remoteWrite.retryMinInterval',
     type: 'duration',
     default: '1s',

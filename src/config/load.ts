@@ -26,6 +26,8 @@ export interface SenderOptions {
   retryMinIntervalMs: number;
   retryMaxIntervalMs: number;
   replayMaxSamplesPerSecond: number;
+  /** Records sent to one node at once; 1 keeps each node's samples in strict order. */
+  maxInflightPerNode?: number;
 }
 
 export interface Config {
@@ -120,6 +122,7 @@ function buildConfig(raw: RawFlags): Config {
       retryMinIntervalMs: ms('remoteWrite.retryMinInterval'),
       retryMaxIntervalMs: ms('remoteWrite.retryMaxInterval'),
       replayMaxSamplesPerSecond: int('replay.maxSamplesPerSecond'),
+      maxInflightPerNode: int('remoteWrite.maxInflightPerNode', 1),
     }),
     shutdownDelayMs: ms('http.shutdownDelay'),
     gracePeriodMs: ms('http.gracePeriod'),

@@ -36,12 +36,13 @@ export class RemoteWriteSender {
   private readonly pool: Pool;
   private readonly origin: string;
   private readonly pathTemplate: string;
-  private readonly backoff: Backoff;
+  /** Records sent at once (-remoteWrite.maxInflightPerNode); 1 keeps strict order. */
+  private readonly window: number;
+  private readonly sleepers = new Set<() => void>();
   private readonly pacer: Pacer;
   private readonly abort = new AbortController();
   private readonly aborted = new Promise<void>((resolve) => this.abort.signal.addEventListener('abort', () => resolve(), { once: true }));
   private running: Promise<void> | undefined;
-  private sleeping: { timer: NodeJS.Timeout; wake: () => void } | undefined;
   private readonly snap: SenderSnapshot = { state: 'idle', lastError: '', sentSamples: 0, sentRecords: 0, failedAttempts: 0, rejectedRecords: 0 };
 
   constructor(
@@ -58,14 +59,14 @@ export class RemoteWriteSender {
     this.origin = parsed.origin;
     this.pathTemplate = parsed.pathname.replace('__TENANT__', '{tenant}') + parsed.search;
     this.pool = new Pool(this.origin, {
-      connections: 4,
+      connections: Math.max(2, opts.maxInflightPerNode ?? 1),
       pipelining: 1,
       headersTimeout: opts.sendTimeoutMs,
       bodyTimeout: opts.sendTimeoutMs,
       connectTimeout: Math.min(opts.sendTimeoutMs, 10_000),
       keepAliveTimeout: 30_000,
     });
-    this.backoff = new Backoff(opts.retryMinIntervalMs, opts.retryMaxIntervalMs);
+    this.window = Math.max(1, opts.maxInflightPerNode ?? 1);
     this.pacer = new Pacer(opts.replayMaxSamplesPerSecond);
   }
 
@@ -77,7 +78,7 @@ export class RemoteWriteSender {
 
   async stop(): Promise<void> {
     this.abort.abort();
-    this.sleeping?.wake();
+    for (const wake of [...this.sleepers]) wake();
     await this.running;
     await this.pool.close().catch(() => this.pool.destroy());
     await this.deadLetter.close();
@@ -92,27 +93,55 @@ export class RemoteWriteSender {
   }
 
   private async loop(): Promise<void> {
+    // Records in flight, in spool order. The checkpoint only moves past a record once it
+    // and every record before it were acknowledged, so a crash never skips one.
+    const inflight: { rec: SpoolRecord; done: boolean; ok: boolean }[] = [];
+    let slotFreed: (() => void) | undefined;
     let cursor = this.spool.readOffset;
     while (!this.stopped) {
       // -spool.onFull=drop-oldest may move the checkpoint past our cursor.
       if (this.spool.readOffset > cursor) cursor = this.spool.readOffset;
+      if (inflight.length >= this.window) {
+        await Promise.race([new Promise<void>((r) => (slotFreed = r)), this.aborted]);
+        continue;
+      }
       const rec = await this.spool.read(cursor);
       if (rec === null) {
-        if (this.snap.state === 'replaying') this.setState('up');
+        if (inflight.length === 0 && this.snap.state === 'replaying') this.setState('up');
         await Promise.race([this.spool.waitForData(cursor), this.aborted]);
         continue;
       }
-      if (!(await this.deliver(rec))) return;
-      await this.spool.commit(rec.nextOffset);
+      const entry = { rec, done: false, ok: false };
+      inflight.push(entry);
       cursor = rec.nextOffset;
+      void this.deliver(rec).then((ok) => {
+        entry.done = true;
+        entry.ok = ok;
+        while (inflight.length > 0 && inflight[0]!.done && inflight[0]!.ok) {
+          const head = inflight.shift()!;
+          this.spool.commit(head.rec.nextOffset).catch((err) => this.log.error({ err, node: this.node }, 'cannot advance the spool checkpoint'));
+        }
+        // A record that did not finish (stopping) blocks the ones after it: they are re-sent
+        // after the restart, which is the at-least-once promise.
+        if (!ok) inflight.length = 0;
+        slotFreed?.();
+        slotFreed = undefined;
+      });
     }
+    await this.idle(inflight);
+  }
+
+  /** Waits (bounded) for sends in flight at stop, so their outcome is counted. */
+  private async idle(inflight: { done: boolean }[]): Promise<void> {
+    const end = Date.now() + 1000;
+    while (inflight.some((e) => !e.done) && Date.now() < end) await new Promise((r) => setTimeout(r, 10));
   }
 
   /** Sends one record until the node takes it or refuses it for good. False when stopping. */
   private async deliver(rec: SpoolRecord): Promise<boolean> {
     const paceMs = this.pacer.delayFor(rec.samples);
     if (paceMs > 0 && !(await this.sleep(paceMs))) return false;
-    this.backoff.reset();
+    const backoff = new Backoff(this.opts.retryMinIntervalMs, this.opts.retryMaxIntervalMs);
     for (;;) {
       if (this.stopped) return false;
       const started = performance.now();
@@ -144,9 +173,9 @@ export class RemoteWriteSender {
       }
       this.setState('down');
       this.metrics.nodeRetries.inc({ node: this.node });
-      const delay = this.backoff.next(res.retryAfterMs);
-      if (this.backoff.attempts === 1 || this.backoff.attempts % 20 === 0) {
-        this.log.warn({ node: this.node, attempt: this.backoff.attempts, retryInMs: delay }, `send failed: ${res.reason}; data stays in the spool and is retried`);
+      const delay = backoff.next(res.retryAfterMs);
+      if (backoff.attempts === 1 || backoff.attempts % 20 === 0) {
+        this.log.warn({ node: this.node, attempt: backoff.attempts, retryInMs: delay }, `send failed: ${res.reason}; data stays in the spool and is retried`);
       }
       if (!(await this.sleep(delay))) return false;
     }
@@ -200,11 +229,11 @@ export class RemoteWriteSender {
     return new Promise((resolve) => {
       const done = () => {
         clearTimeout(timer);
-        this.sleeping = undefined;
+        this.sleepers.delete(done);
         resolve(!this.stopped);
       };
       const timer = setTimeout(done, ms);
-      this.sleeping = { timer, wake: done };
+      this.sleepers.add(done);
     });
   }
 }

@@ -25,12 +25,12 @@ async function until(cond: () => boolean, ms = 5000) {
   }
 }
 
-async function setup(t: Test, urlPath = '/api/v1/write') {
+async function setup(t: Test, urlPath = '/api/v1/write', extra: Partial<typeof opts> = {}) {
   const sink = await new Sink().start();
   const spool = new MemorySpool('n0');
   const metrics = new Metrics();
   const dir = mkdtempSync(path.join(tmpdir(), 'spw-dl-'));
-  const sender = new RemoteWriteSender('n0', sink.url + urlPath, spool, opts, metrics, log, new DeadLetterFile(path.join(dir, 'n0.bin')));
+  const sender = new RemoteWriteSender('n0', sink.url + urlPath, spool, { ...opts, ...extra }, metrics, log, new DeadLetterFile(path.join(dir, 'n0.bin')));
   t.teardown(async () => {
     await sender.stop();
     await sink.stop();
@@ -110,4 +110,16 @@ t.test('a down node shows as down, then up after it returns', async (t) => {
   await until(() => sink.received.length === 1);
   t.not(sender.snapshot().state, 'down');
   t.equal(sender.snapshot().lastError, '');
+});
+
+t.test('several records in flight: the checkpoint still moves strictly in order', async (t) => {
+  const { sink, spool, sender } = await setup(t, '/api/v1/write', { maxInflightPerNode: 3 });
+  sink.script.push({ status: 503 }); // the first attempt (record 0) fails, later ones pass
+  for (let i = 0; i < 6; i++) await spool.append(rec(i));
+  sender.start();
+  await until(() => sink.received.length === 6);
+  await until(() => spool.commits.length === 6);
+  t.same(spool.commits, spool.records.map((r) => r.nextOffset), 'commits in spool order');
+  const firstDelivered = sink.received.findIndex((r) => r.body.toString() === 'record-0');
+  t.ok(firstDelivered > 0, `record 0 (retried) arrived after others (position ${firstDelivered}), yet nothing was committed past it early`);
 });
