@@ -105,6 +105,21 @@ export const ERRORS = {
     retryable: true,
     hint: 'unexpected internal error; the client retries and nothing already accepted is affected; please report it with the log line',
   },
+  SPW_ERR_BAD_ZSTD: {
+    status: 400,
+    retryable: false,
+    hint: 'the body is not valid zstd; VictoriaMetrics remote-write bodies (Content-Encoding: zstd) must be whole zstd frames of a remote-write WriteRequest',
+  },
+  SPW_ERR_BAD_GZIP: {
+    status: 400,
+    retryable: false,
+    hint: 'the body is not valid gzip; send the import body uncompressed or as one gzip stream with Content-Encoding: gzip',
+  },
+  SPW_ERR_BAD_IMPORT: {
+    status: 400,
+    retryable: false,
+    hint: 'no line of the import body could be used; /api/v1/import takes JSON lines as VictoriaMetrics exports them, /api/v1/import/prometheus the Prometheus text exposition format',
+  },
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorCode = keyof typeof ERRORS;

@@ -15,6 +15,18 @@ export const PLAIN_WRITE_PATHS = ['/api/v1/write', '/prometheus/api/v1/write', '
 /** vminsert's multitenant paths; `:tenant` is `<accountID>` or `<accountID>:<projectID>`. */
 export const TENANT_WRITE_PATHS = ['/insert/:tenant/prometheus/api/v1/write', '/insert/:tenant/prometheus'] as const;
 
+/** JSON-lines import (VictoriaMetrics export format), tenant 0:0. */
+export const PLAIN_IMPORT_PATHS = ['/api/v1/import', '/prometheus/api/v1/import', '/victoriametrics/api/v1/import'] as const;
+/** Prometheus text exposition import, tenant 0:0. */
+export const PLAIN_IMPORT_PROMETHEUS_PATHS = [
+  '/api/v1/import/prometheus',
+  '/prometheus/api/v1/import/prometheus',
+  '/victoriametrics/api/v1/import/prometheus',
+] as const;
+/** The same under vminsert's multitenant prefix. */
+export const TENANT_IMPORT_PATHS = ['/insert/:tenant/prometheus/api/v1/import'] as const;
+export const TENANT_IMPORT_PROMETHEUS_PATHS = ['/insert/:tenant/prometheus/api/v1/import/prometheus'] as const;
+
 const U32_MAX = 0xffffffff;
 
 /** Parses "7" or "7:3" the way vminsert does; anything else is a 400 that says the expected form. */

@@ -7,8 +7,19 @@ import type { Logger } from 'pino';
 import { SpillwayError, isSpillwayError } from '../errors.js';
 import type { Lifecycle } from '../observe/lifecycle.js';
 import type { Metrics } from '../observe/metrics.js';
-import { DEFAULT_TENANT, PLAIN_WRITE_PATHS, TENANT_WRITE_PATHS, parseTenant, type Tenant } from './paths.js';
-import type { WriteHandler } from './write-handler.js';
+import { zstdImplementation } from '../protocol/zstd.js';
+import {
+  DEFAULT_TENANT,
+  PLAIN_IMPORT_PATHS,
+  PLAIN_IMPORT_PROMETHEUS_PATHS,
+  PLAIN_WRITE_PATHS,
+  TENANT_IMPORT_PATHS,
+  TENANT_IMPORT_PROMETHEUS_PATHS,
+  TENANT_WRITE_PATHS,
+  parseTenant,
+  type Tenant,
+} from './paths.js';
+import { protocolLabel, type MessageFormat, type WireEncoding, type WriteHandler, type WriteOutcome } from './write-handler.js';
 
 export interface ServerDeps {
   writeHandler: WriteHandler;
@@ -18,7 +29,18 @@ export interface ServerDeps {
   maxInsertRequestSize: number;
 }
 
+/** The `proto=` parameter of a remote-write Content-Type, lower-cased, and what it names. */
+const PRW1_MESSAGE = 'prometheus.writerequest';
 const PRW2_MESSAGE = 'io.prometheus.write.v2.request';
+
+/** Whether vmagent may switch to the VictoriaMetrics remote-write protocol (zstd). */
+export const VM_PROTO_VERSION = zstdImplementation === undefined ? undefined : '1';
+
+type RouteKind = 'write' | 'import-json' | 'import-prometheus';
+interface RouteConfig {
+  write: true;
+  kind: RouteKind;
+}
 
 export function buildServer(deps: ServerDeps): FastifyInstance {
   const { metrics, lifecycle } = deps;
@@ -45,50 +67,125 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
     sendError(reply, spw);
   });
 
+  // The protocol label of a write request, once its headers are read (the route's default otherwise).
+  const protocolOf = new WeakMap<FastifyRequest, string>();
+
   const write = async (req: FastifyRequest, reply: FastifyReply, tenant: Tenant) => {
     const started = process.hrtime.bigint();
     const query = req.query as Record<string, string | undefined>;
     if (query.get_vm_proto_version !== undefined) {
-      // vmagent's protocol handshake: answering anything but "1" keeps it on snappy
-      // Prometheus remote-write, the one protocol this build decodes.
-      return reply.code(204).send();
+      // vmagent's protocol handshake: "1" switches it to zstd bodies (VictoriaMetrics
+      // remote-write protocol); anything else keeps it on snappy Prometheus remote-write.
+      if (VM_PROTO_VERSION === undefined) return reply.code(204).send();
+      return reply.code(200).type('text/plain; charset=utf-8').send(VM_PROTO_VERSION);
     }
+    checkAccepting();
+    const encoding = remoteWriteEncoding(req);
+    const format = remoteWriteFormat(req);
+    const protocol = protocolLabel(format, encoding);
+    protocolOf.set(req, protocol);
+    const body = (req.body as Buffer | undefined) ?? Buffer.alloc(0);
+    metrics.ingestBytes.inc({ protocol }, body.length);
+    const out = await deps.writeHandler.write(tenant, { body, encoding, format });
+    metrics.ingestDuration.observe(Number(process.hrtime.bigint() - started) / 1e9);
+    return sendWritten(reply, out);
+  };
+
+  const importBody = async (req: FastifyRequest, reply: FastifyReply, tenant: Tenant, format: MessageFormat) => {
+    const started = process.hrtime.bigint();
+    checkAccepting();
+    const encoding = importEncoding(req);
+    const protocol = protocolLabel(format, encoding);
+    protocolOf.set(req, protocol);
+    const body = (req.body as Buffer | undefined) ?? Buffer.alloc(0);
+    metrics.ingestBytes.inc({ protocol }, body.length);
+    const out = await deps.writeHandler.write(tenant, { body, encoding, format, receivedAtMs: Date.now() });
+    if (out.badLines > 0) {
+      // As vminsert does: the usable lines are kept, the others logged and counted.
+      req.log.warn({ path: req.url, badLines: out.badLines, first: out.firstBadLine }, 'import: skipped lines that could not be parsed');
+    }
+    metrics.ingestDuration.observe(Number(process.hrtime.bigint() - started) / 1e9);
+    return sendWritten(reply, out);
+  };
+
+  const checkAccepting = () => {
     if (!lifecycle.acceptingWrites()) {
       throw new SpillwayError(lifecycle.draining ? 'SPW_ERR_SHUTTING_DOWN' : 'SPW_ERR_NOT_READY', undefined, { retryAfter: 5 });
     }
-    checkContentHeaders(req);
-    const body = (req.body as Buffer | undefined) ?? Buffer.alloc(0);
-    metrics.ingestBytes.inc({ protocol: 'prw1' }, body.length);
-    await deps.writeHandler.writePrw(tenant, body);
-    metrics.ingestDuration.observe(Number(process.hrtime.bigint() - started) / 1e9);
-    return reply.code(204).send();
   };
 
   app.addHook('onResponse', async (req, reply) => {
-    if (req.method === 'POST' && req.routeOptions.config && (req.routeOptions.config as { write?: boolean }).write) {
-      metrics.ingestRequests.inc({ protocol: 'prw1', code: String(reply.statusCode) });
+    const config = req.routeOptions.config as Partial<RouteConfig> | undefined;
+    if (req.method === 'POST' && config?.write) {
+      const fallback = config.kind === 'import-json' ? 'import' : config.kind === 'import-prometheus' ? 'import-prometheus' : 'prw1';
+      metrics.ingestRequests.inc({ protocol: protocolOf.get(req) ?? fallback, code: String(reply.statusCode) });
     }
   });
 
-  for (const url of PLAIN_WRITE_PATHS) {
-    app.post(url, { config: { write: true } }, (req, reply) => write(req, reply, DEFAULT_TENANT));
+  const route = (kind: RouteKind): { config: RouteConfig } => ({ config: { write: true, kind } });
+  const tenantOf = (req: FastifyRequest) => parseTenant((req.params as { tenant: string }).tenant);
+  for (const url of PLAIN_WRITE_PATHS) app.post(url, route('write'), (req, reply) => write(req, reply, DEFAULT_TENANT));
+  for (const url of TENANT_WRITE_PATHS) app.post(url, route('write'), (req, reply) => write(req, reply, tenantOf(req)));
+  for (const url of PLAIN_IMPORT_PATHS) app.post(url, route('import-json'), (req, reply) => importBody(req, reply, DEFAULT_TENANT, 'import-json'));
+  for (const url of TENANT_IMPORT_PATHS) app.post(url, route('import-json'), (req, reply) => importBody(req, reply, tenantOf(req), 'import-json'));
+  for (const url of PLAIN_IMPORT_PROMETHEUS_PATHS) {
+    app.post(url, route('import-prometheus'), (req, reply) => importBody(req, reply, DEFAULT_TENANT, 'import-prometheus'));
   }
-  for (const url of TENANT_WRITE_PATHS) {
-    app.post(url, { config: { write: true } }, (req, reply) => write(req, reply, parseTenant((req.params as { tenant: string }).tenant)));
+  for (const url of TENANT_IMPORT_PROMETHEUS_PATHS) {
+    app.post(url, route('import-prometheus'), (req, reply) => importBody(req, reply, tenantOf(req), 'import-prometheus'));
   }
   return app;
 }
 
-function checkContentHeaders(req: FastifyRequest): void {
-  const enc = (req.headers['content-encoding'] ?? '').toString().trim().toLowerCase();
-  // Prometheus remote-write is snappy by definition; some clients omit the header.
-  if (enc !== '' && enc !== 'snappy') {
-    throw new SpillwayError('SPW_ERR_UNSUPPORTED_ENCODING', `Content-Encoding "${enc.slice(0, 40)}" is not supported`);
+function header(req: FastifyRequest, name: string): string {
+  const v = req.headers[name];
+  return (Array.isArray(v) ? v.join(',') : (v ?? '')).trim().toLowerCase();
+}
+
+/** Remote write: snappy by definition (some clients omit the header), or zstd (VictoriaMetrics protocol). */
+function remoteWriteEncoding(req: FastifyRequest): WireEncoding {
+  const enc = header(req, 'content-encoding');
+  if (enc === '' || enc === 'snappy') return 'snappy';
+  if (enc === 'zstd' && zstdImplementation !== undefined) return 'zstd';
+  throw new SpillwayError('SPW_ERR_UNSUPPORTED_ENCODING', `Content-Encoding "${enc.slice(0, 40)}" is not supported on remote write (snappy${zstdImplementation ? ', zstd' : ''})`);
+}
+
+/** Imports: plain, gzip (as vminsert takes them) or zstd. */
+function importEncoding(req: FastifyRequest): WireEncoding {
+  const enc = header(req, 'content-encoding');
+  if (enc === '' || enc === 'identity') return 'identity';
+  if (enc === 'gzip' || enc === 'x-gzip') return 'gzip';
+  if (enc === 'zstd' && zstdImplementation !== undefined) return 'zstd';
+  throw new SpillwayError('SPW_ERR_UNSUPPORTED_ENCODING', `Content-Encoding "${enc.slice(0, 40)}" is not supported on import (gzip${zstdImplementation ? ', zstd' : ''})`);
+}
+
+/**
+ * The remote-write message type from Content-Type's `proto=` parameter: 1.0 when absent
+ * (every 1.0 client), 2.0 for io.prometheus.write.v2.Request, 415 for anything else.
+ */
+function remoteWriteFormat(req: FastifyRequest): 'prw1' | 'prw2' {
+  const type = header(req, 'content-type');
+  const params = type.split(';');
+  for (let i = 1; i < params.length; i++) {
+    const eq = params[i]!.indexOf('=');
+    if (eq < 0 || params[i]!.slice(0, eq).trim() !== 'proto') continue;
+    const proto = params[i]!.slice(eq + 1).trim().replace(/^"(.*)"$/, '$1');
+    if (proto === PRW1_MESSAGE) return 'prw1';
+    if (proto === PRW2_MESSAGE) return 'prw2';
+    throw new SpillwayError(
+      'SPW_ERR_UNSUPPORTED_MEDIA_TYPE',
+      `remote-write message type "proto=${proto.slice(0, 60)}" is not accepted (prometheus.WriteRequest or io.prometheus.write.v2.Request)`,
+    );
   }
-  const type = (req.headers['content-type'] ?? '').toString().toLowerCase();
-  if (type.includes(PRW2_MESSAGE)) {
-    throw new SpillwayError('SPW_ERR_UNSUPPORTED_MEDIA_TYPE', 'remote-write 2.0 messages are not accepted yet');
-  }
+  return 'prw1';
+}
+
+/** 204, with what remote-write 2.0 senders read back: how much of the request was written. */
+function sendWritten(reply: FastifyReply, out: WriteOutcome): FastifyReply {
+  reply.header('X-Prometheus-Remote-Write-Samples-Written', String(out.written.samples));
+  reply.header('X-Prometheus-Remote-Write-Histograms-Written', String(out.written.histograms));
+  if (out.written.exemplars !== undefined) reply.header('X-Prometheus-Remote-Write-Exemplars-Written', String(out.written.exemplars));
+  return reply.code(204).send();
 }
 
 function toSpillwayError(err: unknown): SpillwayError {
