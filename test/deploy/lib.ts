@@ -59,7 +59,7 @@ let helpCache: { text: string; flags: Map<string, FlagInfo> } | undefined;
 /** `spillway -help`, run now from the working tree, parsed into flags with types and defaults. */
 export function spillwayHelp(): { text: string; flags: Map<string, FlagInfo> } {
   if (helpCache) return helpCache;
-  const r = spawnSync(process.execPath, ['--import', 'tsx', MAIN_TS, '-help'], { cwd: REPO, encoding: 'utf8', timeout: 30_000 });
+  const r = spawnSync(...bare(process.execPath, ['--import', 'tsx', MAIN_TS, '-help']), { cwd: REPO, encoding: 'utf8', timeout: 30_000 });
   if (r.status !== 0) throw new Error(`spillway -help failed (${r.status ?? r.signal}): ${r.stderr}`);
   const flags = new Map<string, FlagInfo>();
   let last: FlagInfo | undefined;
@@ -180,6 +180,15 @@ export function parseDockerfile(text: string): { stages: Instruction[][]; preamb
 // ---------------------------------------------------------------- processes
 
 const SETPRIV = existsSync('/usr/bin/setpriv') ? '/usr/bin/setpriv' : null;
+const ENV = existsSync('/usr/bin/env') ? '/usr/bin/env' : null;
+
+/**
+ * The command line that runs `cmd args` without the test runner's NODE_OPTIONS: the runner
+ * adds its loaders to every child it sees spawned, and the deployments run plain node.
+ */
+export function bare(cmd: string, args: string[]): [string, string[]] {
+  return ENV ? [ENV, ['-u', 'NODE_OPTIONS', cmd, ...args]] : [cmd, args];
+}
 
 export interface Child {
   proc: ChildProcess;
@@ -195,7 +204,8 @@ export interface Child {
  * kernel if this process dies (setpriv --pdeathsig where available).
  */
 export function startChild(cmd: string, args: string[], opts: { cwd: string; env?: NodeJS.ProcessEnv; maxLifetimeMs?: number }): Child {
-  const [c, a] = SETPRIV ? [SETPRIV, ['--pdeathsig', 'KILL', '--', cmd, ...args]] : [cmd, args];
+  const [bc, ba] = bare(cmd, args);
+  const [c, a] = SETPRIV ? [SETPRIV, ['--pdeathsig', 'KILL', '--', bc, ...ba]] : [bc, ba];
   const proc = spawn(c, a, { cwd: opts.cwd, env: opts.env ?? process.env, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   const add = (b: Buffer) => {
@@ -226,7 +236,7 @@ export function startChild(cmd: string, args: string[], opts: { cwd: string; env
     output: () => out,
     async stop(graceMs = 5_000) {
       if (done) return;
-      proc.kill('SIGTERM');
+      proc.kill(graceMs <= 0 ? 'SIGKILL' : 'SIGTERM');
       const k = setTimeout(() => proc.kill('SIGKILL'), graceMs);
       await exited;
       clearTimeout(k);
