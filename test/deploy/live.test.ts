@@ -203,3 +203,10 @@ t.test('PromQL syntax (promtool)', { skip: PROMTOOL ? false : 'promtool not inst
   const d = check(file);
   t.equal(d.status, 0, `every dashboard query parses as PromQL\n${d.stdout}${d.stderr}`);
 });
+
+t.test('the metric names the operator guide uses are exported', async (t) => {
+  const guide = readFileSync(path.join(REPO, 'docs', 'operator-guide.md'), 'utf8');
+  const names = new Set([...guide.matchAll(/\b(spillway_[a-z0-9_]+|process_[a-z0-9_]+|nodejs_[a-z0-9_]+)\b/g)].map((m) => m[1]!));
+  t.ok(names.size >= 8, `${names.size} names`);
+  for (const n of names) t.ok(queryable.has(n) || exported.has(n), `${n}`);
+});
