@@ -115,6 +115,11 @@ export const ERRORS = {
     retryable: false,
     hint: 'the body is not valid gzip; send the import body uncompressed or as one gzip stream with Content-Encoding: gzip',
   },
+  SPW_ERR_BAD_PRW2: {
+    status: 400,
+    retryable: false,
+    hint: 'the body is not a valid Prometheus remote-write 2.0 Request (Content-Type: application/x-protobuf;proto=io.prometheus.write.v2.Request)',
+  },
   SPW_ERR_BAD_IMPORT: {
     status: 400,
     retryable: false,

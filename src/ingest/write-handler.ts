@@ -199,7 +199,9 @@ export class WriteHandler {
       // A 2.0 request's samples, histograms and exemplars are only validated here, in their
       // 1.0 form: say so, since the offset is in that form.
       if (converted && err instanceof SpillwayError && err.code === 'SPW_ERR_BAD_PROTOBUF') {
-        throw new SpillwayError('SPW_ERR_BAD_PROTOBUF', `remote-write 2.0 request, in its 1.0 form: ${err.message}`, { cause: err });
+        const at = /at offset (\d+)/.exec(err.message);
+        const series = at ? converted.sourceSeriesAt(Number(at[1])) : -1;
+        throw new SpillwayError('SPW_ERR_BAD_PRW2', `timeseries ${series} (checked in its 1.0 form: ${err.message.split(': ')[0]})`, { cause: err });
       }
       throw err;
     }

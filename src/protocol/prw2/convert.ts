@@ -61,7 +61,7 @@ const enum Part {
 }
 
 function bad(what: string, offset: number): SpillwayError {
-  return new SpillwayError('SPW_ERR_BAD_PROTOBUF', `remote-write 2.0: ${what} at offset ${offset}`);
+  return new SpillwayError('SPW_ERR_BAD_PRW2', `${what} at offset ${offset}`);
 }
 
 function varintSize(n: number): number {
@@ -177,8 +177,9 @@ export class Prw2Converter {
   #exInfo = new Int32Array(3 * 16);
   /** Exemplars of each written 1.0 series, by output index (for accounting after limits). */
   #exemplarsPerSeries = new Int32Array(1024);
-  /** 2.0 series index of each written 1.0 series (for error messages). */
+  /** 2.0 series index and output offset of each written 1.0 series (for error messages). */
   #sourceIndex = new Int32Array(1024);
+  #outStart = new Int32Array(1024);
 
   readonly stats: Prw2Stats = {
     series: 0,
@@ -206,9 +207,22 @@ export class Prw2Converter {
     return this.#sourceIndex[i]!;
   }
 
+  /** Index in the 2.0 request of the series whose 1.0 form holds byte `offset` of the output; -1 if none. */
+  sourceSeriesAt(offset: number): number {
+    let lo = 0;
+    let hi = this.stats.convertedSeries - 1;
+    if (hi < 0 || offset < 0) return -1;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >>> 1;
+      if (this.#outStart[mid]! <= offset) lo = mid;
+      else hi = mid - 1;
+    }
+    return this.#sourceIndex[lo]!;
+  }
+
   /**
    * Convert one uncompressed 2.0 Request. Returns a 1.0 WriteRequest that is a view into this
-   * converter's buffer: valid until the next convert() call. Throws SPW_ERR_BAD_PROTOBUF
+   * converter's buffer: valid until the next convert() call. Throws SPW_ERR_BAD_PRW2
    * (what and where), or SPW_ERR_DECOMPRESSED_TOO_LARGE when the 1.0 form exceeds the limit.
    */
   convert(buf: Buffer): Buffer {
@@ -376,6 +390,7 @@ export class Prw2Converter {
 
     const out = this.#out;
     let o = this.#pos;
+    const outStart = o;
     out[o++] = Tag.V1Timeseries;
     o = putVarint(out, o, body);
     o = this.#writeLabels(buf, out, o, refs, 0, refCount);
@@ -404,9 +419,11 @@ export class Prw2Converter {
     if (w >= this.#exemplarsPerSeries.length) {
       this.#exemplarsPerSeries = grow(this.#exemplarsPerSeries);
       this.#sourceIndex = grow(this.#sourceIndex);
+      this.#outStart = grow(this.#outStart);
     }
     this.#exemplarsPerSeries[w] = exCount;
     this.#sourceIndex[w] = index;
+    this.#outStart[w] = outStart;
     st.samples += samples;
     st.histograms += histograms;
     st.exemplars += exCount;
