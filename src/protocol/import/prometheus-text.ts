@@ -96,8 +96,11 @@ function parseLine(body: Buffer, p: number, end: number, w: WriteRequestWriter, 
   for (let i = 0; i < NAME_LABEL.length; i++) w.scratchByte(NAME_LABEL[i]!);
   if (haveName) w.labelRanges(true, labelMark, labelMark + 8, false, nameStart, nameEnd);
 
-  if (p < end && body[p] === C.LBrace) {
-    p++;
+  // Whitespace may separate the name from its labels.
+  let afterName = p;
+  while (afterName < end && isSpace(body[afterName])) afterName++;
+  if (afterName < end && body[afterName] === C.LBrace) {
+    p = afterName + 1;
     for (;;) {
       while (p < end && isSpace(body[p])) p++;
       if (p >= end) throw new LineError('unterminated label set');

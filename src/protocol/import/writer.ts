@@ -219,13 +219,13 @@ export class WriteRequestWriter {
 
   #ensure(n: number): void {
     const need = this.#pos + n;
-    if (need <= this.#out.length) return;
     if (need > this.#max) {
       throw new SpillwayError(
         'SPW_ERR_DECOMPRESSED_TOO_LARGE',
         `the import converted to remote-write exceeds the limit of ${this.#max} bytes (at series ${this.seriesCount}); split the import into smaller bodies`,
       );
     }
+    if (need <= this.#out.length) return;
     let cap = this.#out.length * 2;
     while (cap < need) cap *= 2;
     const g = Buffer.allocUnsafeSlow(Math.min(cap, this.#max));

@@ -501,8 +501,8 @@ export class Prw2Converter {
   }
 
   #ensure(n: number, seriesIndex: number): void {
-    if (n <= this.#out.length) return;
     if (n > this.#max) throw tooLarge(this.#max, seriesIndex);
+    if (n <= this.#out.length) return;
     let cap = this.#out.length * 2;
     while (cap < n) cap *= 2;
     const grown = Buffer.allocUnsafeSlow(Math.min(cap, this.#max));
