@@ -265,5 +265,5 @@ t.test('fuzz: arbitrary bytes never throw anything but the size limit, in bounde
     }),
     { numRuns: runs(1500) },
   );
-  t.ok(Date.now() - started < 8000, 'bounded time');
+  t.ok(Date.now() - started < (LONG ? 100 : 1) * 8000, 'bounded time');
 });

@@ -172,5 +172,5 @@ t.test('fuzz: truncations, byte flips and garbage give a typed error or a valid 
     fc.property(fc.uint8Array({ maxLength: 400 }), (bytes) => ok.includes(codeOf(() => conv.convert(Buffer.from(bytes))))),
     { numRuns: runs(2000) },
   );
-  t.ok(Date.now() - started < 8000, 'bounded time');
+  t.ok(Date.now() - started < (LONG ? 100 : 1) * 8000, 'bounded time');
 });

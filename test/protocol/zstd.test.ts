@@ -188,7 +188,7 @@ t.test('fuzz: truncations and byte flips of real bodies end in a typed error, ne
     }),
     { numRuns: runs(400) },
   );
-  t.ok(Date.now() - started < 8000, 'bounded time');
+  t.ok(Date.now() - started < (LONG ? 100 : 1) * 8000, 'bounded time');
 });
 
 t.test('fuzz: random bytes behind a zstd magic number', async (t) => {
