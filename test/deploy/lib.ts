@@ -2,9 +2,11 @@
 // what it accepts (-help, /metrics), running it as a bounded child process, and pulling
 // metric names out of PromQL.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync, readdirSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseAllDocuments } from 'yaml';
@@ -59,11 +61,23 @@ let helpCache: { text: string; flags: Map<string, FlagInfo> } | undefined;
 /** `spillway -help`, run now from the working tree, parsed into flags with types and defaults. */
 export function spillwayHelp(): { text: string; flags: Map<string, FlagInfo> } {
   if (helpCache) return helpCache;
-  const r = spawnSync(...bare(process.execPath, ['--import', 'tsx', MAIN_TS, '-help']), { cwd: REPO, encoding: 'utf8', timeout: 30_000 });
-  if (r.status !== 0) throw new Error(`spillway -help failed (${r.status ?? r.signal}): ${r.stderr}`);
+  // The test files run side by side; they share one run of -help per version of the sources
+  // that print it (src/config and src/main.ts).
+  const hash = createHash('sha256').update(process.version);
+  for (const f of [MAIN_TS, ...filesUnder(path.join(REPO, 'src', 'config'), (p) => p.endsWith('.ts'))]) hash.update(f).update(readFileSync(f));
+  const cacheFile = path.join(os.tmpdir(), `spillway-deploy-help-${hash.digest('hex').slice(0, 16)}.txt`);
+  let stdout = existsSync(cacheFile) ? readFileSync(cacheFile, 'utf8') : '';
+  if (!stdout) {
+    const r = spawnSync(...bare(process.execPath, ['--import', 'tsx', MAIN_TS, '-help']), { cwd: REPO, encoding: 'utf8', timeout: 30_000 });
+    if (r.status !== 0) throw new Error(`spillway -help failed (${r.status ?? r.signal}): ${r.stderr}`);
+    stdout = r.stdout;
+    const part = `${cacheFile}.${process.pid}`;
+    writeFileSync(part, stdout);
+    renameSync(part, cacheFile);
+  }
   const flags = new Map<string, FlagInfo>();
   let last: FlagInfo | undefined;
-  for (const line of r.stdout.split('\n')) {
+  for (const line of stdout.split('\n')) {
     const m = /^ {2}-(\S+)\s+(\w+)(?:\s+\(default ([^)]*)\))?/.exec(line);
     if (m) {
       last = { name: m[1]!, type: m[2]!, default: m[3] ?? '' };
@@ -73,8 +87,8 @@ export function spillwayHelp(): { text: string; flags: Map<string, FlagInfo> } {
     const v = /^\s+one of: (.*)$/.exec(line);
     if (v && last) last.values = v[1]!.split(',').map((s) => s.trim());
   }
-  if (flags.size < 5) throw new Error(`could not read the flag list from -help:\n${r.stdout}`);
-  helpCache = { text: r.stdout, flags };
+  if (flags.size < 5) throw new Error(`could not read the flag list from -help:\n${stdout}`);
+  helpCache = { text: stdout, flags };
   return helpCache;
 }
 
