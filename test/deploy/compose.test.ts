@@ -8,6 +8,7 @@ import path from 'node:path';
 import { DEPLOY, REPO, checkArgsAgainstHelp, flagValue, listenPort, loadYaml, parseDurationMs, rel } from './lib.js';
 
 const COMPOSE_DIR = path.join(DEPLOY, 'compose');
+const VMAGENT = [path.join(REPO, '.peers', 'bin', 'vmagent'), '/usr/bin/vmagent'].find((p) => existsSync(p));
 const FILES = ['docker-compose.yml', 'docker-compose.single.yml'];
 
 interface Service {
@@ -160,6 +161,24 @@ for (const file of FILES) {
         t.ok(onJob, `${u}: filters on job="${swJob!.job_name}"`);
         t.equal(onJob?.action, viaSpillway ? 'drop' : 'keep', viaSpillway ? `${u} (through Spillway) drops Spillway's own metrics` : `${u} (around Spillway) carries Spillway's own metrics`);
       });
+    });
+
+    t.test('vmagent accepts its scrape and relabel configs (vmagent -dryRun)', { skip: VMAGENT ? false : 'vmagent not installed (npm run peers installs it)' }, async (t) => {
+      const vmagent = services.vmagent!;
+      const mounts = (vmagent.volumes ?? []).map((v) => ({ src: path.resolve(COMPOSE_DIR, v.split(':')[0]!), dst: v.split(':')[1]! }));
+      const args = asList(vmagent.command)
+        .filter((a) => !a.startsWith('-remoteWrite.tmpDataPath='))
+        .map((a) => {
+          const m = /^(-[\w.]+=)(.*)$/.exec(a);
+          if (!m) return a;
+          const file = mounts.find((x) => x.dst === m[2]);
+          if (file) return m[1] + file.src;
+          if (a.startsWith('-remoteWrite.url=')) return m[1] + 'http://127.0.0.1:1/api/v1/write';
+          return a;
+        });
+      const r = spawnSync(VMAGENT!, [...args, '-dryRun'], { encoding: 'utf8', timeout: 20_000 });
+      const out = r.status === 0 ? '' : `\n${args.join(' ')}\n${r.stdout.slice(-2000)}${r.stderr.slice(-2000)}`;
+      t.equal(r.status, 0, `vmagent -dryRun accepts the scrape config and both relabel configs${out}`);
     });
 
     t.test('Grafana: datasource and the Spillway dashboard are provisioned', async (t) => {
