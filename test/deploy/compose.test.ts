@@ -126,7 +126,7 @@ for (const file of FILES) {
       const sw = asList(services[spillways[0]!]!.command);
       t.equal(vipPort, listenPort(flagValue(sw, 'httpListenAddr')), "and it is Spillway's (vminsert's) port: clients need no change");
 
-      const hp = ['/usr/sbin/haproxy', '/usr/local/sbin/haproxy', '/usr/bin/haproxy'].find((p) => existsSync(p));
+      const hp = [path.join(REPO, '.peers', 'root', 'usr', 'sbin', 'haproxy'), '/usr/sbin/haproxy', '/usr/local/sbin/haproxy', '/usr/bin/haproxy'].find((p) => existsSync(p));
       if (hp) {
         const r = spawnSync(hp, ['-c', '-f', cfgFile], { encoding: 'utf8', timeout: 10_000 });
         t.equal(r.status, 0, `haproxy -c accepts ${rel(cfgFile)}\n${r.stdout}${r.stderr}`);

@@ -11,7 +11,7 @@ import { encodeWriteRequest } from '../../src/protocol/prw/encode.js';
 import { snappyCompress } from '../../src/protocol/snappy.js';
 import { DEPLOY, MAIN_TS, REPO, freePort, httpRequest, loadYaml, localizeArgs, startChild, waitFor200, type Child } from './lib.js';
 
-const HAPROXY = ['/usr/sbin/haproxy', '/usr/local/sbin/haproxy', '/usr/bin/haproxy'].find((p) => existsSync(p));
+const HAPROXY = [path.join(REPO, '.peers', 'root', 'usr', 'sbin', 'haproxy'), '/usr/sbin/haproxy', '/usr/local/sbin/haproxy', '/usr/bin/haproxy'].find((p) => existsSync(p));
 if (!HAPROXY) {
   t.comment('haproxy not installed: the VIP failover is not run here (compose.test.ts still checks its config)');
   t.pass('skipped: no haproxy');
