@@ -12,9 +12,9 @@ import { parseArgs } from 'node:util';
 import { startExporter, type Exporter } from '../test/integration/helpers/exporter.js';
 import { REPO_ROOT } from '../test/integration/helpers/peers.js';
 import { freePort } from '../test/integration/helpers/ports.js';
-import { killAll, sleep, type Proc } from '../test/integration/helpers/procs.js';
+import { httpRequest, killAll, sleep, type Proc } from '../test/integration/helpers/procs.js';
 import { startSpillway, type Spillway } from '../test/integration/helpers/spillway.js';
-import { exportSeries, exportWhenStable, seriesKey, startVictoriaMetrics, type VictoriaMetrics } from '../test/integration/helpers/victoria-metrics.js';
+import { exportWhenStable, seriesKey, startVictoriaMetrics, type VictoriaMetrics } from '../test/integration/helpers/victoria-metrics.js';
 import { startVmagent, type Vmagent } from '../test/integration/helpers/vmagent.js';
 
 const NODES = 3;
@@ -90,7 +90,15 @@ async function summary(): Promise<void> {
   }
   const replicas: Record<string, number> = {};
   for (const n of holders.values()) replicas[n] = (replicas[n] ?? 0) + 1;
-  log(`summary ${JSON.stringify({ scrapes: exporter?.scrapes.length ?? 0, distinctSeries: holders.size, replicas, nodes: perNode })}`);
+  // Spillway's own view, for diagnosis when the numbers look wrong.
+  let spillwayNodes: unknown = null;
+  try {
+    const res = await httpRequest(`${spillway!.url}/api/v1/status`, { timeoutMs: 5_000 });
+    spillwayNodes = (JSON.parse(res.body.toString('utf8')) as { nodes?: unknown }).nodes ?? null;
+  } catch (err) {
+    spillwayNodes = `status unavailable: ${(err as Error).message}`;
+  }
+  log(`summary ${JSON.stringify({ scrapes: exporter?.scrapes.length ?? 0, distinctSeries: holders.size, replicas, nodes: perNode, spillwayNodes })}`);
 }
 
 async function shutdown(code: number): Promise<void> {
