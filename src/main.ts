@@ -75,6 +75,7 @@ export async function start(config: Config, log: Logger): Promise<Running> {
 
   const status = new StatusModel(VERSION, config.replicationFactor, lifecycle, metrics, () => nodes.observed());
   metrics.setNodeSource({ nodes: () => status.observations() });
+  metrics.setPhaseSource(() => lifecycle.current);
 
   // The handler reads its topology from this object on every request; a node list change
   // replaces these fields in one synchronous step (see reloadNodes).
@@ -209,11 +210,12 @@ export async function main(): Promise<void> {
     return;
   }
   const onSignal = (sig: NodeJS.Signals) => {
+    // The grace period starts when the listener closes, after -http.shutdownDelay.
     const force = setTimeout(() => {
       log.error({ gracePeriodMs: config.gracePeriodMs }, 'grace period over; exiting with work in flight (the spool keeps what was acknowledged)');
       log.flush();
       process.exit(1);
-    }, config.gracePeriodMs);
+    }, config.shutdownDelayMs + config.gracePeriodMs);
     force.unref();
     running.shutdown(sig).then(
       () => {

@@ -171,7 +171,7 @@ export const FLAGS: readonly FlagSpec[] = [
     name: 'http.gracePeriod',
     type: 'duration',
     default: '30s',
-    help: 'On SIGTERM, how long in-flight requests and the final fsync get before the process exits anyway. Keep it below the orchestrator\'s kill timeout.',
+    help: 'On SIGTERM, after -http.shutdownDelay, how long in-flight requests and the final fsync get before the process exits anyway. Keep -http.shutdownDelay plus this below the orchestrator\'s kill timeout.',
   },
   {
     name: 'loggerLevel',

@@ -137,6 +137,7 @@ export class Metrics {
   });
 
   private source: NodeGaugeSource | undefined;
+  private phase: (() => string) | undefined;
 
   constructor() {
     collectDefaultMetrics({ register: this.registry });
@@ -168,7 +169,31 @@ export class Metrics {
     perNode('spillway_spool_io_errors', 'Failed spool writes or fsyncs since start (disk full or I/O errors).', (n) => n.ioErrors ?? 0);
     perNode('spillway_spool_corrupt_records', 'Damaged records found when read back, set aside and skipped, since start.', (n) => n.corruptRecords ?? 0);
     perNode('spillway_node_replication_debt_samples', 'Samples this node still has to receive that the replica furthest ahead already has (0 with one copy).', (n) => n.replicationDebtSamples);
+    new Gauge({
+      name: 'spillway_ready',
+      help: '1 when Spillway is ready for traffic (spools recovered, listening, not draining), as /-/ready answers.',
+      registers: [this.registry],
+      collect() {
+        this.set(self.phase?.() === 'ready' ? 1 : 0);
+      },
+    });
+    new Gauge({
+      name: 'spillway_phase',
+      help: 'The lifecycle phase: 1 for the current one (starting, ready, draining, stopped).',
+      labelNames: ['phase'] as const,
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        const p = self.phase?.();
+        if (p) this.set({ phase: p }, 1);
+      },
+    });
     perNode('spillway_node_up', '1 when the last send to the node succeeded (or nothing failed yet), 0 while it fails.', (n) => (n.up ? 1 : 0));
+  }
+
+  /** The lifecycle phase, exported as spillway_phase{phase} and spillway_ready. */
+  setPhaseSource(phase: () => string): void {
+    this.phase = phase;
   }
 
   setNodeSource(source: NodeGaugeSource): void {

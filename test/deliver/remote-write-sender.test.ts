@@ -4,13 +4,14 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { pino } from 'pino';
 import { RemoteWriteSender } from '../../src/deliver/remote-write-sender.js';
+import type { SenderOptions } from '../../src/config/load.js';
 import { DeadLetterFile } from '../../src/deliver/dead-letter.js';
 import { Metrics } from '../../src/observe/metrics.js';
 import { RecordKind } from '../../src/spool/types.js';
 import { MemorySpool } from '../helpers/memory-spool.js';
 import { Sink } from '../helpers/sink.js';
 
-const opts = { sendTimeoutMs: 500, retryMinIntervalMs: 10, retryMaxIntervalMs: 50, replayMaxSamplesPerSecond: 0 };
+const opts: SenderOptions = { sendTimeoutMs: 500, retryMinIntervalMs: 10, retryMaxIntervalMs: 50, replayMaxSamplesPerSecond: 0 };
 const log = pino({ level: 'silent' });
 
 function rec(i: number, tenant = [0, 0]) {
