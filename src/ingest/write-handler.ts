@@ -16,7 +16,7 @@ import { SpillwayError } from '../errors.js';
 import type { Metrics } from '../observe/metrics.js';
 import { ProtocolMetrics } from '../observe/protocol-metrics.js';
 import { snappyCompress, snappyUncompress } from '../protocol/snappy.js';
-import { zstdDecompress } from '../protocol/zstd.js';
+import { ZstdDecoder } from '../protocol/zstd.js';
 import { PrwDecoder } from '../protocol/prw/decode.js';
 import { Prw2Converter } from '../protocol/prw2/convert.js';
 import { WriteRequestWriter } from '../protocol/import/writer.js';
@@ -95,6 +95,7 @@ export class WriteHandler {
   /** Imports hash the metric name under an empty label name (PROTOCOL.md §6.1); made on first use. */
   private importSplitter: Splitter | undefined;
   private prw2: Prw2Converter | undefined;
+  private readonly zstd = new ZstdDecoder();
   private importWriter: WriteRequestWriter | undefined;
   /** Re-reads a node's share (already validated) to build its MetricRows. */
   private readonly rowsDecoder = new PrwDecoder({ maxLabelsPerTimeseries: 1 << 30, maxLabelNameLen: 1 << 30, maxLabelValueLen: 1 << 30 });
@@ -166,7 +167,7 @@ export class WriteHandler {
       case 'snappy':
         return snappyUncompress(body, max);
       case 'zstd':
-        return zstdDecompress(body, max);
+        return this.zstd.decompress(body, max);
       case 'gzip':
         try {
           return gunzipSync(body, { maxOutputLength: Math.max(1, max) });

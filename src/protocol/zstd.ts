@@ -339,6 +339,25 @@ export const zstdImplementation: ZstdImplementation | undefined = zstdAvailable[
  * SPW_ERR_BAD_ZSTD (400), SPW_ERR_UNSUPPORTED_ENCODING (415: dictionaries, or no zstd codec).
  */
 export function zstdDecompress(buf: Uint8Array, maxBytes: number, impl?: ZstdImplementation): Buffer {
+  return decompress(buf, maxBytes, impl, undefined);
+}
+
+/**
+ * zstdDecompress into an output buffer this decoder keeps and reuses (a fresh MB-sized
+ * buffer per request costs more in page faults than the decompression itself, PERF-NOTES
+ * pitfall 2). The result is a view valid until the next decompress() call: consume it
+ * synchronously, as the write path does before its first await.
+ */
+export class ZstdDecoder {
+  readonly #scratch = { buf: Buffer.alloc(0) };
+  constructor(private readonly impl?: ZstdImplementation) {}
+
+  decompress(buf: Uint8Array, maxBytes: number): Buffer {
+    return decompress(buf, maxBytes, this.impl, this.#scratch);
+  }
+}
+
+function decompress(buf: Uint8Array, maxBytes: number, impl: ZstdImplementation | undefined, scratch: { buf: Buffer } | undefined): Buffer {
   const which = impl ?? zstdImplementation;
   const backend = which === undefined ? undefined : backends[which];
   if (!backend) {
@@ -372,7 +391,11 @@ export function zstdDecompress(buf: Uint8Array, maxBytes: number, impl?: ZstdImp
     }
   }
 
-  const out = Buffer.allocUnsafe(capacity);
+  let out: Buffer;
+  if (scratch) {
+    if (scratch.buf.length < capacity) scratch.buf = Buffer.allocUnsafeSlow(Math.max(capacity, Math.min(maxBytes, 2 * scratch.buf.length)));
+    out = scratch.buf;
+  } else out = Buffer.allocUnsafe(capacity);
   let pos = 0;
   for (const f of data) {
     let written: number;
@@ -387,6 +410,7 @@ export function zstdDecompress(buf: Uint8Array, maxBytes: number, impl?: ZstdImp
     if (f.contentSize >= 0 && written !== f.contentSize) throw bad(`frame produced ${written} bytes, declared ${f.contentSize}`, f.start);
     pos += written;
   }
+  if (scratch) return out.subarray(0, pos);
   if (pos === capacity) return out;
   // A capped buffer may be far larger than what was produced: keep only the bytes.
   return pos < capacity / 2 ? Buffer.from(out.subarray(0, pos)) : out.subarray(0, pos);
