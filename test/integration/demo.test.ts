@@ -40,5 +40,8 @@ t.test('npm run demo -- --duration runs, replicates to two of three nodes, and s
   t.equal(summary.nodes.length, 3, 'three nodes');
   for (const n of summary.nodes) t.ok(n.series > 0, `node ${n.url} holds ${n.series} series, ${n.samples} samples`);
   t.ok(summary.distinctSeries > 0, `${summary.distinctSeries} distinct series`);
-  t.same(summary.replicas, { '2': summary.distinctSeries }, 'every series is stored on exactly two nodes');
+  const twoEach = { '2': summary.distinctSeries };
+  t.same(summary.replicas, twoEach, 'every series is stored on exactly two nodes', {
+    demoOutput: JSON.stringify(summary.replicas) === JSON.stringify(twoEach) ? undefined : out.slice(-6000),
+  });
 });

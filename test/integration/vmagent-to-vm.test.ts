@@ -3,7 +3,7 @@
 // by scrape, with vmagent's job/instance labels.
 import t from 'tap';
 import { startExporter, type Exporter } from './helpers/exporter.js';
-import { sleep } from './helpers/procs.js';
+import { httpRequest, sleep } from './helpers/procs.js';
 import { compareScrapes, expectedFromScrapes } from './helpers/scrape-compare.js';
 import { startSpillway } from './helpers/spillway.js';
 import { exportWhenStable, sampleCount, seriesKey, startVictoriaMetrics, type ExportedSeries } from './helpers/victoria-metrics.js';
@@ -26,10 +26,16 @@ async function waitForScrapes(exporter: Exporter, n: number, timeoutMs: number):
   }
 }
 
-/** True once storage holds, for every expected series, as many samples as were served. */
+/**
+ * True once storage holds, for every expected series, as many samples as were served up to
+ * the last scrape in `expected` (later samples do not count, so a lost early sample is not
+ * hidden by newer ones).
+ */
 function holdsAllServed(expected: ReturnType<typeof expectedFromScrapes>) {
+  let upTo = 0;
+  for (const e of expected.values()) upTo = Math.max(upTo, ...e.scrapeTimes);
   return (got: ExportedSeries[]) => {
-    const counts = new Map(got.map((g) => [seriesKey(g.metric), g.values.length]));
+    const counts = new Map(got.map((g) => [seriesKey(g.metric), g.timestamps.filter((ts) => ts <= upTo).length]));
     for (const [key, e] of expected) if ((counts.get(key) ?? 0) < e.values.length) return false;
     return true;
   };
@@ -95,6 +101,8 @@ t.test('Spillway killed with SIGKILL and restarted while vmagent writes: nothing
   const atRestart = expectedFromScrapes([...exporter.scrapes], JOB);
   await exportWhenStable(vm.url, `{job="${JOB}"}`, { stableMs: 0, timeoutMs: 20_000, ready: holdsAllServed(atRestart) });
   await waitForScrapes(exporter, Math.max(...exporter.hosts.map((h) => exporter.scrapes.filter((s) => s.host === h.name).length)) + 2, 15_000);
+  // For the diagnostics: what vmagent sent and still holds, just before it stops.
+  const agentQueue = await remoteWriteMetrics(agent.url);
   await agent.stop();
   t.equal(agent.proc.exitInfo?.code, 0, `vmagent exits cleanly (${agent.proc.describeExit()})`);
 
@@ -109,5 +117,30 @@ t.test('Spillway killed with SIGKILL and restarted while vmagent writes: nothing
   t.same(problems, [], 'every scrape reached storage exactly once (duplicates folded by -dedup.minScrapeInterval=1ms)', {
     spillwayOutput: problems.length ? spillway.output().slice(-6000) : undefined,
     vmagentOutput: problems.length ? agent.proc.output().slice(-4000) : undefined,
+    vmagentQueueBeforeStop: problems.length ? agentQueue : undefined,
+    spillwayStatus: problems.length ? (await httpRequest(`${spillway.url}/api/v1/status`).catch((e: Error) => ({ body: Buffer.from(e.message) }))).body.toString('utf8') : undefined,
+    vmRowsInserted: problems.length ? await vmRows(vm.url) : undefined,
   });
 });
+
+async function vmRows(url: string): Promise<string> {
+  const res = await httpRequest(`${url}/metrics`);
+  return res.body
+    .toString('utf8')
+    .split('\n')
+    .filter((l) => /^vm_rows_(inserted_total\{type="promremotewrite"|added_to_storage|ignored)/.test(l))
+    .join('\n');
+}
+
+async function remoteWriteMetrics(url: string): Promise<string> {
+  try {
+    const res = await httpRequest(`${url}/metrics`);
+    return res.body
+      .toString('utf8')
+      .split('\n')
+      .filter((l) => /^vmagent_remotewrite_(requests_total|pending|conns|retries|blocks_sent|send_duration_seconds_total)|^vm_persistentqueue_bytes_pending/.test(l))
+      .join('\n');
+  } catch (err) {
+    return `vmagent metrics unavailable: ${(err as Error).message}`;
+  }
+}

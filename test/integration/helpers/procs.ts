@@ -52,7 +52,7 @@ export class Proc {
       : [opts.cmd, opts.args];
     this.child = spawn(cmd, args, {
       cwd: opts.cwd,
-      env: opts.env ?? process.env,
+      env: opts.env ?? childEnv(),
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     live.add(this);
@@ -135,6 +135,19 @@ export class Proc {
     if (!e) return `${this.name} (pid ${this.pid}) is running`;
     return `${this.name} (pid ${this.pid}) exited with ${e.signal ? `signal ${e.signal}` : `code ${e.code}`}`;
   }
+}
+
+/**
+ * Our environment minus the test runner's: tap puts its process-info loader in NODE_OPTIONS
+ * and its settings in TAP_* variables, which must not reach the programs under test.
+ */
+export function childEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {};
+  for (const [k, v] of Object.entries(process.env)) {
+    if (k === 'NODE_OPTIONS' || k === 'TAP' || k.startsWith('TAP_') || k.startsWith('_TAPJS_')) continue;
+    env[k] = v;
+  }
+  return { ...env, ...extra };
 }
 
 function prefixLines(prefix: string, text: string): string {

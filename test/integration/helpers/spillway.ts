@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { REPO_ROOT } from './peers.js';
 import { freePort } from './ports.js';
-import { startProc, waitForHttp, type Proc, type Teardown } from './procs.js';
+import { childEnv, startProc, waitForHttp, type Proc, type Teardown } from './procs.js';
 
 /** The entry point run with `node --import tsx`; SPILLWAY_TEST_MAIN points the tests at another one. */
 export const SPILLWAY_MAIN = process.env.SPILLWAY_TEST_MAIN ? path.resolve(process.env.SPILLWAY_TEST_MAIN) : path.join(REPO_ROOT, 'src', 'main.ts');
@@ -79,7 +79,7 @@ export async function startSpillway(args: string[], opts: SpillwayOptions = {}):
       cmd: process.execPath,
       args: ['--import', 'tsx', SPILLWAY_MAIN, ...fullArgs],
       cwd: REPO_ROOT,
-      env: { ...process.env, ...opts.env },
+      env: childEnv(opts.env),
       maxLifetimeMs: opts.maxLifetimeMs,
       echo: opts.echo,
     });
