@@ -7,6 +7,7 @@ import { loadConfig, readNodesFile, type Config } from './config/load.js';
 import { helpText } from './config/parse.js';
 import { SpillwayError, isSpillwayError } from './errors.js';
 import { buildServer } from './ingest/server.js';
+import { Admission } from './ingest/admission.js';
 import { WriteHandler, type WriteHandlerDeps } from './ingest/write-handler.js';
 import { rehomeOrphans } from './ingest/rehome.js';
 import { Lifecycle } from './observe/lifecycle.js';
@@ -62,32 +63,15 @@ export async function start(config: Config, log: Logger): Promise<Running> {
       },
     },
   };
-  const { spools: spoolMap, reports } = await openSpools(spoolOpts, nodeIds, log);
-  for (const r of reports.nodes) {
-    log.info(
-      { node: r.node, records: r.records, bytes: r.bytes, samples: r.samples, truncatedBytes: r.truncatedBytes, movedAside: r.movedAside.length, ms: r.durationMs },
-      r.records > 0 ? 'spool recovered: backlog will be delivered oldest first' : 'spool recovered: empty',
-    );
-    for (const p of r.problems) log.warn({ node: r.node }, p);
-  }
-  const nodes = new Nodes(config, spoolMap, spoolOpts, metrics, log);
-  nodes.startAll(config.nodes);
-
-  const status = new StatusModel(VERSION, config.replicationFactor, lifecycle, metrics, () => nodes.observed());
+  // Listen first, so liveness answers while a large spool is recovered; writes get 503
+  // (not ready) until the spools and senders are up.
+  let writeHandler: WriteHandler | undefined;
+  let nodes: Nodes | undefined;
+  const status = new StatusModel(VERSION, config.replicationFactor, lifecycle, metrics, () => nodes?.observed() ?? []);
   metrics.setNodeSource({ nodes: () => status.observations() });
   metrics.setPhaseSource(() => lifecycle.current);
-
-  // The handler reads its topology from this object on every request; a node list change
-  // replaces these fields in one synchronous step (see reloadNodes).
-  const handlerDeps: WriteHandlerDeps = {
-    ...topology(nodes.current, config),
-    ...(config.rerouteOnUnavailable ? { exclusion: () => nodes.exclusion() } : {}),
-    limits: config.limits,
-    maxInsertRequestSize: config.maxInsertRequestSize,
-    metrics,
-  };
-  const writeHandler = new WriteHandler(handlerDeps);
-  const app = buildServer({ writeHandler, lifecycle, metrics, logger: log, maxInsertRequestSize: config.maxInsertRequestSize });
+  const admission = new Admission(config.maxConcurrentInserts, config.insertMaxQueueMs);
+  const app = buildServer({ writeHandler: () => writeHandler, admission, lifecycle, metrics, logger: log, maxInsertRequestSize: config.maxInsertRequestSize });
   registerObserveRoutes(app, { lifecycle, metrics, status: () => status.doc() });
 
   let host = config.listen.host;
@@ -101,6 +85,38 @@ export async function start(config: Config, log: Logger): Promise<Running> {
   }
   const addr = app.server.address();
   const port = typeof addr === 'object' && addr ? addr.port : config.listen.port;
+  log.info({ addr: `${host}:${port}` }, 'listening; recovering spools (not ready yet)');
+
+  let opened;
+  try {
+    opened = await openSpools(spoolOpts, nodeIds, log);
+  } catch (err) {
+    await app.close();
+    throw err;
+  }
+  const { spools: spoolMap, reports } = opened;
+  for (const r of reports.nodes) {
+    log.info(
+      { node: r.node, records: r.records, bytes: r.bytes, samples: r.samples, truncatedBytes: r.truncatedBytes, movedAside: r.movedAside.length, ms: r.durationMs },
+      r.records > 0 ? 'spool recovered: backlog will be delivered oldest first' : 'spool recovered: empty',
+    );
+    for (const p of r.problems) log.warn({ node: r.node }, p);
+  }
+  const running = new Nodes(config, spoolMap, spoolOpts, metrics, log);
+  running.startAll(config.nodes);
+  nodes = running;
+
+  // The handler reads its topology from this object on every request; a node list change
+  // replaces these fields in one synchronous step (see reloadNodes).
+  const handlerDeps: WriteHandlerDeps = {
+    ...topology(running.current, config),
+    ...(config.rerouteOnUnavailable ? { exclusion: () => running.exclusion() } : {}),
+    limits: config.limits,
+    maxInsertRequestSize: config.maxInsertRequestSize,
+    metrics,
+  };
+  const handler = new WriteHandler(handlerDeps);
+  writeHandler = handler;
   lifecycle.markReady();
   log.info({ addr: `${host}:${port}` }, 'ready: accepting remote-write');
 
@@ -111,7 +127,7 @@ export async function start(config: Config, log: Logger): Promise<Running> {
   const rehome = (orphans: OrphanedQueue[]) => {
     if (orphans.length === 0) return;
     rehomed = rehomed.then(() =>
-      rehomeOrphans(orphans, config.spool, writeHandler, log, rehoming.signal).then(
+      rehomeOrphans(orphans, config.spool, handler, log, rehoming.signal).then(
         () => undefined,
         (err) => log.error({ err }, 're-routing removed node queues failed; they are kept and retried on the next start'),
       ),
@@ -149,13 +165,13 @@ export async function start(config: Config, log: Logger): Promise<Running> {
         log.error({ err }, `SIGHUP: node list not changed: ${(err as Error).message}`);
         return;
       }
-      const before = nodes.current.map((n) => n.config.id).join(',');
+      const before = running.current.map((n) => n.config.id).join(',');
       if (before === next.map((n) => n.id).join(',')) {
         log.info('SIGHUP: node list unchanged');
         return;
       }
-      const orphans = await nodes.apply(next, (list) => Object.assign(handlerDeps, topology(list, config)));
-      log.info({ nodes: nodes.current.map((n) => n.config.id) }, 'SIGHUP: node list applied');
+      const orphans = await running.apply(next, (list) => Object.assign(handlerDeps, topology(list, config)));
+      log.info({ nodes: running.current.map((n) => n.config.id) }, 'SIGHUP: node list applied');
       rehome(orphans);
     }));
 
@@ -170,7 +186,7 @@ export async function start(config: Config, log: Logger): Promise<Running> {
       rehoming.abort();
       await reloading;
       await rehomed;
-      await nodes.stopAll();
+      await running.stopAll();
       await closeSpools(spoolMap);
       lifecycle.markStopped();
       log.info('stopped cleanly');

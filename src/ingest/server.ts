@@ -19,10 +19,17 @@ import {
   parseTenant,
   type Tenant,
 } from './paths.js';
+import type { Admission } from './admission.js';
 import { protocolLabel, type MessageFormat, type WireEncoding, type WriteHandler, type WriteOutcome } from './write-handler.js';
 
 export interface ServerDeps {
-  writeHandler: WriteHandler;
+  /**
+   * The write path, once the spools are recovered. The server listens before that (health
+   * and readiness answer during a long recovery); writes get 503 until the lifecycle is ready.
+   */
+  writeHandler: () => WriteHandler | undefined;
+  /** Bounds inserts processed at once (-maxConcurrentInserts). */
+  admission: Admission;
   lifecycle: Lifecycle;
   metrics: Metrics;
   logger: Logger;
@@ -79,27 +86,39 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
       if (VM_PROTO_VERSION === undefined) return reply.code(204).send();
       return reply.code(200).type('text/plain; charset=utf-8').send(VM_PROTO_VERSION);
     }
-    checkAccepting();
+    const handler = checkAccepting();
     const encoding = remoteWriteEncoding(req);
     const format = remoteWriteFormat(req);
     const protocol = protocolLabel(format, encoding);
     protocolOf.set(req, protocol);
     const body = (req.body as Buffer | undefined) ?? Buffer.alloc(0);
     metrics.ingestBytes.inc({ protocol }, body.length);
-    const out = await deps.writeHandler.write(tenant, { body, encoding, format });
+    const release = await deps.admission.acquire();
+    let out;
+    try {
+      out = await handler.write(tenant, { body, encoding, format });
+    } finally {
+      release();
+    }
     metrics.ingestDuration.observe(Number(process.hrtime.bigint() - started) / 1e9);
     return sendWritten(reply, out);
   };
 
   const importBody = async (req: FastifyRequest, reply: FastifyReply, tenant: Tenant, format: MessageFormat) => {
     const started = process.hrtime.bigint();
-    checkAccepting();
+    const handler = checkAccepting();
     const encoding = importEncoding(req);
     const protocol = protocolLabel(format, encoding);
     protocolOf.set(req, protocol);
     const body = (req.body as Buffer | undefined) ?? Buffer.alloc(0);
     metrics.ingestBytes.inc({ protocol }, body.length);
-    const out = await deps.writeHandler.write(tenant, { body, encoding, format, receivedAtMs: Date.now() });
+    const release = await deps.admission.acquire();
+    let out;
+    try {
+      out = await handler.write(tenant, { body, encoding, format, receivedAtMs: Date.now() });
+    } finally {
+      release();
+    }
     if (out.badLines > 0) {
       // As vminsert does: the usable lines are kept, the others logged and counted.
       req.log.warn({ path: req.url, badLines: out.badLines, first: out.firstBadLine }, 'import: skipped lines that could not be parsed');
@@ -108,10 +127,12 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
     return sendWritten(reply, out);
   };
 
-  const checkAccepting = () => {
-    if (!lifecycle.acceptingWrites()) {
+  const checkAccepting = (): WriteHandler => {
+    const handler = deps.writeHandler();
+    if (!lifecycle.acceptingWrites() || handler === undefined) {
       throw new SpillwayError(lifecycle.draining ? 'SPW_ERR_SHUTTING_DOWN' : 'SPW_ERR_NOT_READY', undefined, { retryAfter: 5 });
     }
+    return handler;
   };
 
   app.addHook('onResponse', async (req, reply) => {

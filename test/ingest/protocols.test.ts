@@ -5,6 +5,7 @@ import path from 'node:path';
 import { gzipSync } from 'node:zlib';
 import t, { type Test } from 'tap';
 import { pino } from 'pino';
+import { Admission } from '../../src/ingest/admission.js';
 import { buildServer } from '../../src/ingest/server.js';
 import { WriteHandler, type NodeKind } from '../../src/ingest/write-handler.js';
 import { Lifecycle } from '../../src/observe/lifecycle.js';
@@ -42,7 +43,7 @@ function setup(t: Test, opts: { nodes?: number; max?: number; kinds?: NodeKind[]
     maxInsertRequestSize: max,
     metrics,
   });
-  const app = buildServer({ writeHandler, lifecycle, metrics, logger: pino({ level: 'silent' }), maxInsertRequestSize: max });
+  const app = buildServer({ writeHandler: () => writeHandler, admission: new Admission(64, 1000), lifecycle, metrics, logger: pino({ level: 'silent' }), maxInsertRequestSize: max });
   t.teardown(() => app.close());
   const post = (url: string, payload: Buffer | string, headers: Record<string, string> = {}) => app.inject({ method: 'POST', url, payload, headers });
   const counter = async (name: string, labels: Record<string, string>) => {

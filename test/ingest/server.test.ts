@@ -1,5 +1,6 @@
 import t, { type Test } from 'tap';
 import { pino } from 'pino';
+import { Admission } from '../../src/ingest/admission.js';
 import { buildServer } from '../../src/ingest/server.js';
 import { WriteHandler, type NodeKind } from '../../src/ingest/write-handler.js';
 import { decodeMetricRows } from '../../src/protocol/vmstorage/metric-row.js';
@@ -19,7 +20,7 @@ const series = (name: string, extra: [string, string][] = [], samples = 1): Seri
 });
 const body = (s: SeriesInput[]) => snappyCompress(encodeWriteRequest(s));
 
-function setup(t: Test, opts: { nodes?: number; rf?: number; max?: number; kinds?: NodeKind[]; exclusion?: () => Uint8Array | undefined } = {}) {
+function setup(t: Test, opts: { nodes?: number; rf?: number; max?: number; kinds?: NodeKind[]; exclusion?: () => Uint8Array | undefined; admission?: Admission } = {}) {
   const ids = Array.from({ length: opts.nodes ?? 1 }, (_, i) => `http://node-${i}:8428/api/v1/write`);
   const spools = ids.map((id) => new MemorySpool(id));
   const metrics = new Metrics();
@@ -36,7 +37,7 @@ function setup(t: Test, opts: { nodes?: number; rf?: number; max?: number; kinds
     maxInsertRequestSize: max,
     metrics,
   });
-  const app = buildServer({ writeHandler, lifecycle, metrics, logger: pino({ level: 'silent' }), maxInsertRequestSize: max });
+  const app = buildServer({ writeHandler: () => writeHandler, admission: opts.admission ?? new Admission(64, 1000), lifecycle, metrics, logger: pino({ level: 'silent' }), maxInsertRequestSize: max });
   t.teardown(() => app.close());
   const post = (url: string, payload: Buffer, headers: Record<string, string> = {}) =>
     app.inject({ method: 'POST', url, payload, headers: { 'content-type': 'application/x-protobuf', 'content-encoding': 'snappy', ...headers } });
@@ -196,4 +197,25 @@ t.test('-rerouteOnUnavailable: an unavailable node gets none of the new data', a
   t.equal((await post('/api/v1/write', body(many))).statusCode, 204);
   t.equal(spools[0]!.records.length, 0);
   t.equal(stored(spools[1]!).length + stored(spools[2]!).length, 60);
+});
+
+t.test('more concurrent inserts than -maxConcurrentInserts wait, then get 503 with Retry-After', async (t) => {
+  const { post, spools, rejected } = setup(t, { admission: new Admission(1, 100) });
+  let open!: () => void;
+  const gate = new Promise<void>((r) => (open = r));
+  const append = spools[0]!.append.bind(spools[0]!);
+  spools[0]!.append = async (rec) => {
+    await gate;
+    return append(rec);
+  };
+  const first = post('/api/v1/write', body([series('a')]));
+  await new Promise((r) => setTimeout(r, 20));
+  const second = await post('/api/v1/write', body([series('b')]));
+  t.equal(second.statusCode, 503);
+  t.match(second.body, /SPW_ERR_OVERLOADED/);
+  t.ok(second.headers['retry-after']);
+  t.equal(await rejected('overloaded'), 1);
+  open();
+  t.equal((await first).statusCode, 204, 'the admitted request completes');
+  t.equal((await post('/api/v1/write', body([series('c')]))).statusCode, 204, 'and the slot is free again');
 });
