@@ -100,6 +100,16 @@ export const ERRORS = {
     retryable: true,
     hint: 'too many concurrent inserts; the client retries after Retry-After; if this persists, add Spillway replicas or raise -maxConcurrentInserts',
   },
+  SPW_ERR_UNAUTHORIZED: {
+    status: 401,
+    retryable: false,
+    hint: 'this Spillway requires credentials: basic auth (-httpAuth.username/-httpAuth.password) or a bearer token from -httpAuth.tokensFile; set them in the client (vmagent -remoteWrite.basicAuth.* or -remoteWrite.bearerToken)',
+  },
+  SPW_ERR_FORBIDDEN: {
+    status: 403,
+    retryable: false,
+    hint: 'the token is bound to another tenant; write to the /insert/<tenant>/ path of its own tenant or use a token for this one',
+  },
   SPW_ERR_INTERNAL: {
     status: 500,
     retryable: true,

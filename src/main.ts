@@ -8,6 +8,8 @@ import { helpText } from './config/parse.js';
 import { SpillwayError, isSpillwayError } from './errors.js';
 import { buildServer } from './ingest/server.js';
 import { Admission } from './ingest/admission.js';
+import { Auth } from './ingest/auth.js';
+import { redact } from './config/redact.js';
 import { WriteHandler, type WriteHandlerDeps } from './ingest/write-handler.js';
 import { rehomeOrphans } from './ingest/rehome.js';
 import { Lifecycle } from './observe/lifecycle.js';
@@ -47,7 +49,7 @@ export async function start(config: Config, log: Logger): Promise<Running> {
   const lifecycle = new Lifecycle();
   const nodeIds = config.nodes.map((n) => n.id);
 
-  log.info({ version: VERSION, nodes: nodeIds, replicationFactor: config.replicationFactor, spool: config.spool.path }, 'starting Spillway');
+  log.info({ version: VERSION, nodes: nodeIds.map(redact), replicationFactor: config.replicationFactor, spool: config.spool.path }, 'starting Spillway');
   const fsyncSeconds = metrics.spoolFsyncDuration;
   const spoolOpts: NodeSpoolOptions = {
     ...config.spool,
@@ -71,7 +73,7 @@ export async function start(config: Config, log: Logger): Promise<Running> {
   metrics.setNodeSource({ nodes: () => status.observations() });
   metrics.setPhaseSource(() => lifecycle.current);
   const admission = new Admission(config.maxConcurrentInserts, config.insertMaxQueueMs);
-  const app = buildServer({ writeHandler: () => writeHandler, admission, lifecycle, metrics, logger: log, maxInsertRequestSize: config.maxInsertRequestSize });
+  const app = buildServer({ writeHandler: () => writeHandler, admission, auth: new Auth(config.httpAuth), tls: config.tls, lifecycle, metrics, logger: log, maxInsertRequestSize: config.maxInsertRequestSize });
   registerObserveRoutes(app, { lifecycle, metrics, status: () => status.doc() });
 
   let host = config.listen.host;
@@ -195,7 +197,17 @@ export async function start(config: Config, log: Logger): Promise<Running> {
 }
 
 export function createLogger(level: Config['logLevel']): Logger {
-  return pino({ level: level.toLowerCase(), base: { app: 'spillway' } }, destination({ dest: 2, sync: false }));
+  return pino(
+    {
+      level: level.toLowerCase(),
+      base: { app: 'spillway' },
+      // Node URLs may carry user:password@; no log line ever shows them.
+      hooks: {
+        streamWrite: (line) => redact(line),
+      },
+    },
+    destination({ dest: 2, sync: false }),
+  );
 }
 
 export async function main(): Promise<void> {
@@ -203,7 +215,7 @@ export async function main(): Promise<void> {
   try {
     loaded = loadConfig(process.argv.slice(2), process.env);
   } catch (err) {
-    process.stderr.write(`${isSpillwayError(err) ? `${err.code}: ` : ''}${(err as Error).message}\n`);
+    process.stderr.write(redact(`${isSpillwayError(err) ? `${err.code}: ` : ''}${(err as Error).message}\n`));
     process.exit(2);
   }
   if (loaded.kind === 'help') {

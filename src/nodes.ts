@@ -6,6 +6,7 @@
 import path from 'node:path';
 import type { Logger } from 'pino';
 import type { Config, StorageNodeConfig } from './config/load.js';
+import { redact } from './config/redact.js';
 import { DeadLetterFile } from './deliver/dead-letter.js';
 import { RemoteWriteSender } from './deliver/remote-write-sender.js';
 import { VmstorageSender } from './deliver/vmstorage-sender.js';
@@ -90,7 +91,7 @@ export class Nodes {
       const spool = this.spools.get(n.id) ?? (await FileNodeSpool.open(dir, n.id, this.spoolOpts));
       this.spools.set(n.id, spool);
       next.push(this.startNode(n, spool));
-      this.log.info({ node: n.id }, 'node added: it receives its share of new data from now on');
+      this.log.info({ node: redact(n.id) }, 'node added: it receives its share of new data from now on');
     }
     this.list = next;
     this.refresh();
@@ -102,7 +103,7 @@ export class Nodes {
       await gone.spool.close();
       this.spools.delete(gone.config.id);
       orphans.push({ dir: path.join(this.config.spool.path, nodeDirName(gone.config.id)), node: gone.config.id });
-      this.log.info({ node: gone.config.id }, `node removed: its queue is re-routed through the new ring (${NODE_FILE} kept until done)`);
+      this.log.info({ node: redact(gone.config.id) }, `node removed: its queue is re-routed through the new ring (${NODE_FILE} kept until done)`);
     }
     return orphans;
   }
@@ -116,12 +117,13 @@ export class Nodes {
     const sender =
       n.kind === 'vmstorage'
         ? new VmstorageSender(n.id, n.addr, spool, this.config.sender, this.metrics, this.log, deadLetter)
-        : new RemoteWriteSender(n.id, n.url, spool, this.config.sender, this.metrics, this.log, deadLetter);
+        : // Shown in logs, metrics and status without the URL's credentials.
+          new RemoteWriteSender(redact(n.id), n.url, spool, this.config.sender, this.metrics, this.log, deadLetter);
     sender.start();
     return { config: n, spool, sender };
   }
 
   private refresh(): void {
-    this.observedList = this.list.map((n) => ({ id: n.config.id, spoolStats: () => n.spool.stats(), sender: () => n.sender.snapshot() }));
+    this.observedList = this.list.map((n) => ({ id: redact(n.config.id), spoolStats: () => n.spool.stats(), sender: () => n.sender.snapshot() }));
   }
 }

@@ -2,6 +2,7 @@
 
 import { readFileSync } from 'node:fs';
 import { SpillwayError } from '../errors.js';
+import { redact } from './redact.js';
 import type { SeriesLimits } from '../protocol/prw/types.js';
 import type { SpoolOptions } from '../spool/types.js';
 import { FLAG_BY_NAME } from './flags.js';
@@ -21,6 +22,14 @@ export type StorageNodeConfig =
       addr: string;
     };
 
+export interface DownstreamAuth {
+  basicUsername: string;
+  basicPassword: string;
+  bearerToken: string;
+  tlsCA: string;
+  tlsInsecureSkipVerify: boolean;
+}
+
 export interface SenderOptions {
   sendTimeoutMs: number;
   retryMinIntervalMs: number;
@@ -28,10 +37,15 @@ export interface SenderOptions {
   replayMaxSamplesPerSecond: number;
   /** Records sent to one node at once; 1 keeps each node's samples in strict order. */
   maxInflightPerNode?: number;
+  /** Credentials and TLS settings for remote-write nodes. */
+  auth?: DownstreamAuth;
 }
 
 export interface Config {
   listen: { host: string; port: number };
+  /** -tls: certificate and key contents, or undefined for plain HTTP. */
+  tls: { cert: Buffer; key: Buffer } | undefined;
+  httpAuth: { username: string; password: string; tokensFile: string };
   /** Every node on the ring: -remoteWrite.url entries, then -storageNode entries, then -nodesFile lines, each in the order given. */
   nodes: readonly StorageNodeConfig[];
   /** The nodes given by flags (fixed for the life of the process). */
@@ -95,6 +109,8 @@ function buildConfig(raw: RawFlags): Config {
 
   const config: Config = {
     listen: parseListenAddr(str(raw, 'httpListenAddr')),
+    tls: parseBool('tls', str(raw, 'tls')) ? readTls(str(raw, 'tlsCertFile'), str(raw, 'tlsKeyFile')) : undefined,
+    httpAuth: Object.freeze({ username: str(raw, 'httpAuth.username'), password: str(raw, 'httpAuth.password'), tokensFile: str(raw, 'httpAuth.tokensFile') }),
     nodes: Object.freeze(nodes),
     flagNodes: Object.freeze(flagNodes),
     nodesFile,
@@ -123,6 +139,13 @@ function buildConfig(raw: RawFlags): Config {
       retryMaxIntervalMs: ms('remoteWrite.retryMaxInterval'),
       replayMaxSamplesPerSecond: int('replay.maxSamplesPerSecond'),
       maxInflightPerNode: int('remoteWrite.maxInflightPerNode', 1),
+      auth: Object.freeze({
+        basicUsername: str(raw, 'remoteWrite.basicAuth.username'),
+        basicPassword: str(raw, 'remoteWrite.basicAuth.password'),
+        bearerToken: str(raw, 'remoteWrite.bearerToken'),
+        tlsCA: readOptional('remoteWrite.tlsCAFile', str(raw, 'remoteWrite.tlsCAFile')),
+        tlsInsecureSkipVerify: parseBool('remoteWrite.tlsInsecureSkipVerify', str(raw, 'remoteWrite.tlsInsecureSkipVerify')),
+      }),
     }),
     shutdownDelayMs: ms('http.shutdownDelay'),
     gracePeriodMs: ms('http.gracePeriod'),
@@ -134,15 +157,36 @@ function buildConfig(raw: RawFlags): Config {
   return Object.freeze(config);
 }
 
+function readTls(certFile: string, keyFile: string): { cert: Buffer; key: Buffer } {
+  if (certFile === '' || keyFile === '') throw new SpillwayError('SPW_ERR_CONFIG', '-tls needs -tlsCertFile and -tlsKeyFile');
+  const read = (flag: string, f: string) => {
+    try {
+      return readFileSync(f);
+    } catch (err) {
+      throw new SpillwayError('SPW_ERR_CONFIG', `-${flag}=${f} cannot be read (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
+    }
+  };
+  return { cert: read('tlsCertFile', certFile), key: read('tlsKeyFile', keyFile) };
+}
+
+function readOptional(flag: string, file: string): string {
+  if (file === '') return '';
+  try {
+    return readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new SpillwayError('SPW_ERR_CONFIG', `-${flag}=${file} cannot be read (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
+  }
+}
+
 function remoteWriteNode(url: string, where: string): StorageNodeConfig {
   let parsed: URL;
   try {
     parsed = new URL(url.replace('{tenant}', '0:0'));
   } catch {
-    throw new SpillwayError('SPW_ERR_CONFIG', `${where}${url} is not a URL; write e.g. http://127.0.0.1:8428/api/v1/write`);
+    throw new SpillwayError('SPW_ERR_CONFIG', `${where}${redact(url)} is not a URL; write e.g. http://127.0.0.1:8428/api/v1/write`);
   }
   if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') {
-    throw new SpillwayError('SPW_ERR_CONFIG', `${where}${url} must be http:// or https://`);
+    throw new SpillwayError('SPW_ERR_CONFIG', `${where}${redact(url)} must be http:// or https://`);
   }
   return Object.freeze({ kind: 'remote-write' as const, id: url, url });
 }
@@ -163,7 +207,7 @@ function nodeList(urls: string[], storageNodes: string[]): StorageNodeConfig[] {
 function checkUnique(nodes: readonly StorageNodeConfig[], where: string): void {
   const seen = new Set<string>();
   for (const n of nodes) {
-    if (seen.has(n.id)) throw new SpillwayError('SPW_ERR_CONFIG', `node ${n.id} is listed twice (${where}); each node must appear once`);
+    if (seen.has(n.id)) throw new SpillwayError('SPW_ERR_CONFIG', `node ${redact(n.id)} is listed twice (${where}); each node must appear once`);
     seen.add(n.id);
   }
 }

@@ -36,6 +36,8 @@ export class RemoteWriteSender {
   private readonly pool: Pool;
   private readonly origin: string;
   private readonly pathTemplate: string;
+  /** Authorization header for this node, from its URL's user:password@ or the global flags. */
+  private readonly authorization: string | undefined;
   /** Records sent at once (-remoteWrite.maxInflightPerNode); 1 keeps strict order. */
   private readonly window: number;
   private readonly sleepers = new Set<() => void>();
@@ -58,7 +60,12 @@ export class RemoteWriteSender {
     const parsed = new URL(url.replace('{tenant}', '__TENANT__'));
     this.origin = parsed.origin;
     this.pathTemplate = parsed.pathname.replace('__TENANT__', '{tenant}') + parsed.search;
+    this.authorization = authorizationFor(parsed, opts);
+    const tls = opts.auth;
     this.pool = new Pool(this.origin, {
+      ...(parsed.protocol === 'https:' && tls
+        ? { connect: { rejectUnauthorized: !tls.tlsInsecureSkipVerify, ...(tls.tlsCA !== '' ? { ca: tls.tlsCA } : {}) } }
+        : {}),
       connections: Math.max(2, opts.maxInflightPerNode ?? 1),
       pipelining: 1,
       headersTimeout: opts.sendTimeoutMs,
@@ -193,6 +200,7 @@ export class RemoteWriteSender {
           'content-encoding': 'snappy',
           'x-prometheus-remote-write-version': '0.1.0',
           'user-agent': USER_AGENT,
+          ...(this.authorization ? { authorization: this.authorization } : {}),
         },
         signal: this.abort.signal,
       });
@@ -236,4 +244,14 @@ export class RemoteWriteSender {
       this.sleepers.add(done);
     });
   }
+}
+
+function authorizationFor(url: URL, opts: SenderOptions): string | undefined {
+  if (url.username !== '' || url.password !== '') {
+    return 'Basic ' + Buffer.from(`${decodeURIComponent(url.username)}:${decodeURIComponent(url.password)}`).toString('base64');
+  }
+  const a = opts.auth;
+  if (a && a.basicUsername !== '') return 'Basic ' + Buffer.from(`${a.basicUsername}:${a.basicPassword}`).toString('base64');
+  if (a && a.bearerToken !== '') return `Bearer ${a.bearerToken}`;
+  return undefined;
 }

@@ -20,6 +20,7 @@ import {
   type Tenant,
 } from './paths.js';
 import type { Admission } from './admission.js';
+import { tenantOfPath, type Auth } from './auth.js';
 import { protocolLabel, type MessageFormat, type WireEncoding, type WriteHandler, type WriteOutcome } from './write-handler.js';
 
 export interface ServerDeps {
@@ -30,11 +31,18 @@ export interface ServerDeps {
   writeHandler: () => WriteHandler | undefined;
   /** Bounds inserts processed at once (-maxConcurrentInserts). */
   admission: Admission;
+  /** Credentials required on every endpoint but health and readiness. */
+  auth?: Auth;
+  /** Serve HTTPS with this certificate and key (-tls). */
+  tls?: { cert: Buffer; key: Buffer } | undefined;
   lifecycle: Lifecycle;
   metrics: Metrics;
   logger: Logger;
   maxInsertRequestSize: number;
 }
+
+/** Probes of load balancers and orchestrators: never behind credentials. */
+const OPEN_PATHS = new Set(['/health', '/-/healthy', '/-/ready', '/v1/readyz']);
 
 /** The `proto=` parameter of a remote-write Content-Type, lower-cased, and what it names. */
 const PRW1_MESSAGE = 'prometheus.writerequest';
@@ -52,6 +60,7 @@ interface RouteConfig {
 export function buildServer(deps: ServerDeps): FastifyInstance {
   const { metrics, lifecycle } = deps;
   const app = Fastify({
+    ...(deps.tls ? { https: { cert: deps.tls.cert, key: deps.tls.key } } : {}),
     loggerInstance: deps.logger as unknown as FastifyBaseLogger,
     // No per-request log lines: at thousands of requests per second they would be the load.
     logController: new LogController({ disableRequestLogging: true }),
@@ -73,6 +82,17 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
     else req.log.debug({ code: spw.code, path: req.url }, spw.message);
     sendError(reply, spw);
   });
+
+  // Credentials are checked on the request line and headers, before any body byte is read.
+  const auth = deps.auth;
+  if (auth?.enabled) {
+    app.addHook('onRequest', async (req) => {
+      const path = req.url.split('?', 1)[0]!;
+      if (OPEN_PATHS.has(path)) return;
+      const write = (req.routeOptions.config as Partial<RouteConfig> | undefined)?.write === true;
+      auth.check(req.headers.authorization, write ? tenantOfPath(path) : undefined);
+    });
+  }
 
   // The protocol label of a write request, once its headers are read (the route's default otherwise).
   const protocolOf = new WeakMap<FastifyRequest, string>();
@@ -227,6 +247,7 @@ function toSpillwayError(err: unknown): SpillwayError {
 }
 
 function sendError(reply: FastifyReply, err: SpillwayError): void {
+  if (err.status === 401) reply.header('WWW-Authenticate', 'Basic realm="spillway", Bearer');
   if (err.retryable) reply.header('Retry-After', String(err.retryAfter ?? 5));
   reply.code(err.status).type('text/plain; charset=utf-8').send(`${err.code}: ${err.message}\n`);
 }
