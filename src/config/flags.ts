@@ -32,13 +32,13 @@ export const FLAGS: readonly FlagSpec[] = [
     name: 'tlsCertFile',
     type: 'string',
     default: '',
-    help: 'PEM certificate (chain) for -tls.',
+    help: 'PEM certificate (chain) for -tls, e.g. issued by your internal CA.',
   },
   {
     name: 'tlsKeyFile',
     type: 'string',
     default: '',
-    help: 'PEM private key for -tls.',
+    help: 'PEM private key for -tls; readable only by the Spillway user.',
   },
   {
     name: 'httpAuth.username',
