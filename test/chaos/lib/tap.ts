@@ -10,8 +10,9 @@ export async function runUnderTap(t: Test, suite: (opts: SuiteOptions) => Promis
   const result = await suite({ size: 'ci', t, seed, log: (line) => t.comment(line) });
   t.comment(`seed ${seed} (SPILLWAY_CHAOS_SEED)\n${formatResult(result)}`);
   for (const c of result.checks) {
-    if (c.pass !== null) t.ok(c.pass, `${c.name}: ${c.figure}`);
+    if (c.pass !== null) t.ok(c.pass, `${c.name}: ${c.figure}`, c.known ? { todo: c.known } : {});
   }
-  t.ok(result.ok, `${result.suite}: ${result.ok ? 'PASS' : 'FAIL'}`);
+  const unknown = result.checks.filter((c) => c.pass === false && !c.known);
+  t.equal(unknown.length, 0, `${result.suite}: no failed check other than known issues`);
   return result;
 }

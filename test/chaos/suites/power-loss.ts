@@ -19,7 +19,6 @@ import { copyFileSync, cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync
 import type { FileHandle } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { FileNodeSpool, type NodeSpoolOptions } from '../../../src/spool/node-spool.js';
 import type { SpoolIo } from '../../../src/spool/io.js';
 import { intact, rec, seqOf, spoolOpts } from '../../spool/helpers.js';
@@ -169,6 +168,41 @@ class DiskModel {
   }
 }
 
+/**
+ * How late timers run: a 5 ms timer chain noting how far behind schedule each tick fires.
+ * current() also counts a tick that is overdue right now, so a stall still in progress at the
+ * crash is included. The spool's sync timer is late by at most this plus one tick.
+ */
+class LagProbe {
+  private max = 0;
+  private expected = 0;
+  private timer: NodeJS.Timeout | null = null;
+
+  start(): void {
+    this.expected = performance.now() + 5;
+    this.timer = setTimeout(() => this.tick(), 5);
+  }
+
+  private tick(): void {
+    const now = performance.now();
+    this.max = Math.max(this.max, now - this.expected);
+    this.expected = now + 5;
+    this.timer = setTimeout(() => this.tick(), 5);
+  }
+
+  reset(): void {
+    this.max = 0;
+  }
+
+  current(): number {
+    return Math.max(this.max, performance.now() - this.expected) + 5;
+  }
+
+  stop(): void {
+    if (this.timer) clearTimeout(this.timer);
+  }
+}
+
 interface Acked {
   offset: number;
   ackedAt: number;
@@ -198,8 +232,8 @@ interface ModeResult {
 
 async function runMode(fsync: 'always' | number, p: ReturnType<typeof sized<(typeof SIZES)['ci']>>, rng: Rng, log: (s: string) => void): Promise<ModeResult> {
   const root = mkdtempSync(path.join(os.tmpdir(), 'spillway-chaos-power-'));
-  const loop = monitorEventLoopDelay({ resolution: 10 });
-  loop.enable();
+  const loop = new LagProbe();
+  loop.start();
   const res: ModeResult = {
     mode: fsync === 'always' ? 'always' : `${fsync}ms`,
     rounds: 0,
@@ -283,11 +317,11 @@ async function runMode(fsync: 'always' | number, p: ReturnType<typeof sized<(typ
       crashed = true;
       model.recording = false;
       const crashAt = Date.now();
-      const loopMax = loop.max / 1e6;
+      const loopMax = loop.current();
       res.loopDelayMax = Math.max(res.loopDelayMax, loopMax);
       // The interval window: a record is synced by the timer armed at or before its write
       // (the interval), possibly after the sync already running (one fsync) plus its own;
-      // timers fire late by the event loop's delay.
+      // timers fire late by the event loop's delay (a loaded machine stretches the window).
       const syncMs = Math.max(model.roundSyncMax, model.inflightMs());
       const bound = typeof fsync === 'number' ? fsync + 2 * syncMs + loopMax + 20 : 0;
       const boundText = `${fsync} + 2×${syncMs.toFixed(0)} fsync + ${loopMax.toFixed(0)} loop delay + 20`;
@@ -352,7 +386,7 @@ async function runMode(fsync: 'always' | number, p: ReturnType<typeof sized<(typ
     }
   } finally {
     await spool.close().catch(() => {});
-    loop.disable();
+    loop.stop();
     rmSync(root, { recursive: true, force: true });
   }
   res.syncP99 = percentile(model.syncMs, 99);
