@@ -78,11 +78,10 @@ function watch(proc: Proc): void {
 
 async function summary(): Promise<void> {
   // Let vmagent flush and Spillway deliver what it accepted before counting.
-  const perNode = [];
+  const exports = await Promise.all(nodes.map((vm) => exportWhenStable(vm.url, `{job="${JOB}"}`, { stableMs: 1_500, timeoutMs: 15_000 })));
+  const perNode = nodes.map((vm, i) => ({ url: vm.url, series: exports[i]!.length, samples: exports[i]!.reduce((n, s) => n + s.values.length, 0) }));
   const holders = new Map<string, number>();
-  for (const vm of nodes) {
-    const got = await exportWhenStable(vm.url, `{job="${JOB}"}`, { stableMs: 1_500, timeoutMs: 15_000 });
-    perNode.push({ url: vm.url, series: got.length, samples: got.reduce((n, s) => n + s.values.length, 0) });
+  for (const got of exports) {
     for (const s of got) {
       const k = seriesKey(s.metric);
       holders.set(k, (holders.get(k) ?? 0) + 1);
