@@ -12,7 +12,7 @@ import { LoadDriver, newHistogram, type LatencySummary } from '../load/driver.js
 import { startSink, type Sink } from '../sink/client.js';
 import type { SinkStats } from '../sink/server.js';
 import type { Options } from './options.js';
-import { cpuSeconds, memInfo, pin } from './procstat.js';
+import { cpuSeconds, memInfo, pin, ProcessCpu } from './procstat.js';
 import { Progress } from './progress.js';
 import { startSpillwayTarget, startVmagentTarget, type SpillwayTarget, type StatusDoc, type Target } from './targets.js';
 
@@ -55,6 +55,8 @@ export interface Subject {
   latest: TimelinePoint | null;
   lastStatus: StatusDoc | null;
   lastSink: SinkStats | null;
+  /** CPU seconds of the target over its incarnations. */
+  cpu: ProcessCpu;
   /** Ack latency over measured rounds only (warm-up left out). */
   measuredLatency: hdr.Histogram;
   measuredAttemptLatency: hdr.Histogram;
@@ -179,6 +181,7 @@ export class Bench {
       latest: null,
       lastStatus: null,
       lastSink: null,
+      cpu: new ProcessCpu(() => target.proc().pid),
       measuredLatency: newHistogram(),
       measuredAttemptLatency: newHistogram(),
     };

@@ -27,6 +27,8 @@ export interface RoundResult {
   loadSideCores: number;
   /** Share of the target's (pinned) CPU that other processes or the hypervisor took; null when not pinned. */
   othersShare: number | null;
+  /** Spillway: V8 heap and external (Buffer) memory at the end of the load, from its /metrics. */
+  memoryAtLoadEnd: { heapTotalBytes: number; heapUsedBytes: number; externalBytes: number } | null;
   /** Spillway: spool fsyncs in the round and their mean duration. */
   fsyncs: number | null;
   fsyncMeanMs: number | null;
@@ -68,22 +70,52 @@ export async function measureRound(
   s: Subject,
   opts: { label: string; mode: 'closed' | 'open'; rate?: number; durationSec: number; drainLimitSec?: number },
 ): Promise<RoundResult> {
-  const pid = s.target.proc().pid;
+  return measureWindow(b, s, { label: opts.label, mode: opts.mode, drainLimitSec: opts.drainLimitSec }, () =>
+    s.driver.runPhase({ mode: opts.mode, rate: opts.rate, durationMs: opts.durationSec * 1000, drainMs: 10_000 }),
+  );
+}
+
+/**
+ * Measure the target over `load` (which runs the driver, and whatever else the scenario does
+ * meanwhile) and the drain after it.
+ */
+export async function measureWindow(
+  b: Bench,
+  s: Subject,
+  opts: { label: string; mode: 'closed' | 'open'; drainLimitSec?: number },
+  load: () => Promise<void>,
+): Promise<RoundResult> {
   const acked0 = s.driver.counters.ackedSamples;
   const stats0 = await s.sink.stats();
   const base = s.target.writeUrl.replace(/\/api\/v1\/write$/, '');
   const fs0 = s.target.kind === 'spillway' ? await fsyncStats(base) : null;
-  const win = new CpuWindow(pid, b.cpu.target !== null && /^\d+$/.test(b.cpu.target) ? Number(b.cpu.target) : null);
+  const win = new CpuWindow(s.cpu, b.cpu.target !== null && /^\d+$/.test(b.cpu.target) ? Number(b.cpu.target) : null);
   const self0 = process.cpuUsage();
   const sink0 = cpuSeconds(s.sink.proc.pid);
   const touch = setInterval(() => win.touch(), 250);
   const t0 = performance.now();
-  await s.driver.runPhase({ mode: opts.mode, rate: opts.rate, durationMs: opts.durationSec * 1000, drainMs: 10_000 });
+  try {
+    await load();
+  } finally {
+    clearInterval(touch);
+  }
   const loadSeconds = (performance.now() - t0) / 1000;
+  let memoryAtLoadEnd: RoundResult['memoryAtLoadEnd'] = null;
+  if (s.target.kind === 'spillway') {
+    const text = await metricsText(base);
+    if (text) {
+      memoryAtLoadEnd = {
+        heapTotalBytes: metricSum(text, 'nodejs_heap_size_total_bytes'),
+        heapUsedBytes: metricSum(text, 'nodejs_heap_size_used_bytes'),
+        externalBytes: metricSum(text, 'nodejs_external_memory_bytes'),
+      };
+    }
+  }
   s.measuredLatency.add(s.driver.phaseLatency);
   s.measuredAttemptLatency.add(s.driver.phaseAttemptLatency);
+  const touch2 = setInterval(() => win.touch(), 250);
   const drainSeconds = await b.drain(s, (opts.drainLimitSec ?? 30) * 1000);
-  clearInterval(touch);
+  clearInterval(touch2);
   const w = win.end();
   const self = process.cpuUsage(self0);
   const loadCpu = (self.user + self.system) / 1e6 + (cpuSeconds(s.sink.proc.pid) - sink0);
@@ -92,7 +124,7 @@ export async function measureRound(
   const fsyncs = fs0 && fs1 ? fs1.count - fs0.count : null;
   const acked = s.driver.counters.ackedSamples - acked0;
   const delivered = stats1.totals.unique - stats0.totals.unique;
-  const r: RoundResult = {
+  return {
     subject: s.name,
     label: opts.label,
     mode: opts.mode,
@@ -107,13 +139,13 @@ export async function measureRound(
     cpuSecondsPerMillion: acked > 0 ? round((w.cpuSeconds / acked) * 1e6, 3) : NaN,
     coresBusy: round(w.cpuSeconds / w.wallSeconds, 2),
     loadSideCores: round(loadCpu / w.wallSeconds, 2),
+    memoryAtLoadEnd,
     othersShare: w.othersSeconds === null ? null : round(w.othersSeconds / w.wallSeconds, 2),
     fsyncs,
     fsyncMeanMs: fs0 && fs1 && fsyncs ? round(((fs1.sum - fs0.sum) / fsyncs) * 1000, 2) : null,
     latencyMs: summarize(s.driver.phaseLatency),
     attemptLatencyMs: summarize(s.driver.phaseAttemptLatency),
   };
-  return r;
 }
 
 export function round(n: number, digits: number): number {

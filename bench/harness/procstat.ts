@@ -76,27 +76,65 @@ export function pin(pid: number, cpus: string): boolean {
   }
 }
 
+/**
+ * CPU seconds of a process that may be replaced (kill and restart): the seconds of earlier
+ * incarnations are carried over, as last read. Call read() right before killing one.
+ */
+export class ProcessCpu {
+  readonly #pid: () => number;
+  #current = -1;
+  #last = 0;
+  #carry = 0;
+
+  constructor(pid: () => number) {
+    this.#pid = pid;
+  }
+
+  get pid(): number {
+    return this.#pid();
+  }
+
+  read(): number {
+    const pid = this.#pid();
+    if (pid !== this.#current) {
+      this.#carry += this.#last;
+      this.#last = 0;
+      this.#current = pid;
+    }
+    const v = cpuSeconds(pid);
+    if (Number.isFinite(v)) this.#last = v;
+    return this.#carry + this.#last;
+  }
+}
+
 /** CPU seconds and peak RSS of a process over a window. */
 export class CpuWindow {
-  readonly #pid: number;
+  readonly #proc: ProcessCpu;
   readonly #cpu0: number;
   readonly #cpuIndex: number | null;
   readonly #times0: { busy: number; steal: number } | null;
   readonly #t0 = performance.now();
   #peak = 0;
+  #peakPid = -1;
 
   /** `cpu`: the one CPU the process is pinned to, if it is, to tell how busy others kept it. */
-  constructor(pid: number, cpu: number | null = null) {
-    this.#pid = pid;
-    this.#cpu0 = cpuSeconds(pid);
+  constructor(proc: ProcessCpu, cpu: number | null = null) {
+    this.#proc = proc;
+    this.#cpu0 = proc.read();
     this.#cpuIndex = cpu;
     this.#times0 = cpu === null ? null : cpuTimes(cpu);
-    resetPeak(pid);
+    this.touch();
   }
 
-  /** Sample the RSS (call it now and then: VmHWM covers the gaps when clear_refs works). */
+  /** Sample CPU and RSS (call it now and then; VmHWM covers the gaps when clear_refs works). */
   touch(): void {
-    const m = memInfo(this.#pid);
+    this.#proc.read();
+    const pid = this.#proc.pid;
+    if (pid !== this.#peakPid) {
+      resetPeak(pid);
+      this.#peakPid = pid;
+    }
+    const m = memInfo(pid);
     this.#peak = Math.max(this.#peak, m.peakRssBytes || 0, m.rssBytes || 0);
   }
 
@@ -106,7 +144,7 @@ export class CpuWindow {
    */
   end(): { cpuSeconds: number; wallSeconds: number; peakRssBytes: number; othersSeconds: number | null } {
     this.touch();
-    const cpu = cpuSeconds(this.#pid) - this.#cpu0;
+    const cpu = this.#proc.read() - this.#cpu0;
     let others: number | null = null;
     if (this.#cpuIndex !== null && this.#times0) {
       const t = cpuTimes(this.#cpuIndex);

@@ -144,8 +144,9 @@ export class LoadDriver {
   /** The same two, for the last (or current) phase only. */
   phaseLatency = newHistogram();
   phaseAttemptLatency = newHistogram();
-  /** Ack latency since the last takeInterval(). */
+  /** Ack latency since the last takeInterval(), and since the last takeSegment(). */
   #interval = newHistogram();
+  #segment = newHistogram();
 
   constructor(opts: DriverOptions) {
     const u = new URL(opts.url);
@@ -172,6 +173,13 @@ export class LoadDriver {
   takeInterval(): LatencySummary {
     const s = summarize(this.#interval);
     this.#interval.reset();
+    return s;
+  }
+
+  /** Ack latency percentiles since the last call (a scenario's own periods), and reset. */
+  takeSegment(): LatencySummary {
+    const s = summarize(this.#segment);
+    this.#segment.reset();
     return s;
   }
 
@@ -232,6 +240,7 @@ export class LoadDriver {
           this.latency.recordValue(us);
           this.phaseLatency.recordValue(us);
           this.#interval.recordValue(us);
+          this.#segment.recordValue(us);
           return 'acked';
         }
         if (status !== 429 && status < 500) {

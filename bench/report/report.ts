@@ -93,7 +93,7 @@ function targetTable(targets: TargetSummary[]): string {
 
 function roundsTable(rounds: RoundResult[]): string {
   return table(
-    ['round', 'target', 'load s', 'drain s', 'acked', 'accepted/s', 'delivered/s', 'CPU s', 'CPU-s/M', 'cores busy', 'peak RSS', 'p50', 'p99'],
+    ['round', 'target', 'load s', 'drain s', 'acked', 'accepted/s', 'delivered/s', 'CPU s', 'CPU-s/M', 'cores busy', 'peak RSS', 'heap used / external at load end', 'p50', 'p99'],
     rounds.map((r) => [
       r.label,
       r.subject,
@@ -106,6 +106,7 @@ function roundsTable(rounds: RoundResult[]): string {
       fmt.x(r.cpuSecondsPerMillion, 2),
       r.coresBusy,
       fmt.bytes(r.peakRssBytes),
+      r.memoryAtLoadEnd ? `${fmt.bytes(r.memoryAtLoadEnd.heapUsedBytes)} / ${fmt.bytes(r.memoryAtLoadEnd.externalBytes)}` : 'n/a',
       fmt.ms(r.latencyMs.p50),
       fmt.ms(r.latencyMs.p99),
     ]),

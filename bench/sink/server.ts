@@ -56,6 +56,7 @@ const tracker = new SeriesTracker();
 const decoder = new PrwDecoder({ maxLabelsPerTimeseries: 1 << 16, maxLabelNameLen: 1 << 24, maxLabelValueLen: 1 << 24 });
 
 interface Listener {
+  index: number;
   port: number;
   server: http.Server;
   sockets: Set<Socket>;
@@ -71,7 +72,7 @@ const listeners = new Map<number, Listener>();
  * Each sample of one TimeSeries into the tracker. The label bytes length (first name to last
  * value, from the decoder's ranges) tells whether the series' labels arrive as first seen.
  */
-function takeSeries(buf: Buffer, start: number, end: number, labelLen: number, st: PortStats): void {
+function takeSeries(buf: Buffer, start: number, end: number, labelLen: number, st: PortStats, index: number): void {
   let p = start + 1;
   while (buf[p++]! >= 0x80);
   while (p < end) {
@@ -101,7 +102,7 @@ function takeSeries(buf: Buffer, start: number, end: number, labelLen: number, s
           else break;
         }
         const ok = value >= 0 && value < 2 ** 53 && Math.floor(value) === value;
-        const a = tracker.record(ok ? Math.floor(value / SEQ_LIMIT) : -1, ok ? value % SEQ_LIMIT : -1, labelLen);
+        const a = tracker.record(ok ? Math.floor(value / SEQ_LIMIT) : -1, ok ? value % SEQ_LIMIT : -1, labelLen, index);
         st.samples++;
         if (a === Arrival.InOrder || a === Arrival.Ahead) st.unique++;
         else if (a === Arrival.Late) {
@@ -118,7 +119,7 @@ function takeSeries(buf: Buffer, start: number, end: number, labelLen: number, s
   }
 }
 
-function ingest(body: Buffer, st: PortStats): boolean {
+function ingest(body: Buffer, st: PortStats, index: number): boolean {
   let raw: Buffer;
   try {
     raw = snappyUncompress(body, MAX_BODY);
@@ -129,7 +130,7 @@ function ingest(body: Buffer, st: PortStats): boolean {
       const first = v.series[si + S_LABEL_FIRST]!;
       const n = v.series[si + S_LABEL_COUNT]!;
       const labelLen = n === 0 ? 1 : labels[(first + n - 1) * LABEL_STRIDE + L_VALUE_END]! - labels[first * LABEL_STRIDE + L_NAME_START]! + 1;
-      takeSeries(raw, v.series[si + S_START]!, v.series[si + S_END]!, labelLen, st);
+      takeSeries(raw, v.series[si + S_START]!, v.series[si + S_END]!, labelLen, st, index);
     }
   } catch {
     st.decodeErrors++;
@@ -184,7 +185,7 @@ function handle(l: Listener, req: http.IncomingMessage, res: http.ServerResponse
       res.writeHead(400).end('short body\n');
       return;
     }
-    if (ingest(body, st)) res.writeHead(204).end();
+    if (ingest(body, st, l.index)) res.writeHead(204).end();
     else res.writeHead(400, { 'content-type': 'text/plain' }).end('cannot decode\n');
   });
 }
@@ -234,8 +235,9 @@ async function setMode(l: Listener, mode: FailMode, ms: number): Promise<void> {
 }
 
 async function main(): Promise<void> {
-  for (const port of cfg.ports) {
+  for (const [index, port] of cfg.ports.entries()) {
     const l: Listener = {
+      index,
       port,
       server: http.createServer({ keepAliveTimeout: 60_000, requestTimeout: 0 }),
       sockets: new Set(),

@@ -26,6 +26,8 @@ export interface TrackerTotals {
   labelMismatch: number;
   /** Series seen. */
   series: number;
+  /** Times a series' newest sample arrived on another listener (storage node) than the one before. */
+  moved: number;
 }
 
 export interface VerifyResult {
@@ -45,10 +47,12 @@ const MAX_GAP = 1 << 20;
 export class SeriesTracker {
   #hi = new Int32Array(1 << 16).fill(-1);
   #labelLen = new Int32Array(1 << 16);
+  /** Listener index + 1 that brought each series' newest sample (0: none yet). */
+  #port = new Uint8Array(1 << 16);
   /** Seqs below hi not received yet, for series that skipped ahead. */
   readonly #missing = new Map<number, Set<number>>();
   #size = 0;
-  readonly totals: TrackerTotals = { samples: 0, unique: 0, duplicates: 0, outOfOrder: 0, unknown: 0, labelMismatch: 0, series: 0 };
+  readonly totals: TrackerTotals = { samples: 0, unique: 0, duplicates: 0, outOfOrder: 0, unknown: 0, labelMismatch: 0, series: 0, moved: 0 };
 
   #grow(id: number): void {
     let n = this.#hi.length;
@@ -57,11 +61,14 @@ export class SeriesTracker {
     hi.set(this.#hi);
     const ll = new Int32Array(n);
     ll.set(this.#labelLen);
+    const port = new Uint8Array(n);
+    port.set(this.#port);
     this.#hi = hi;
     this.#labelLen = ll;
+    this.#port = port;
   }
 
-  record(id: number, seq: number, labelLen: number): Arrival {
+  record(id: number, seq: number, labelLen: number, port = 0): Arrival {
     const t = this.totals;
     t.samples++;
     if (id < 0 || seq < 0 || id >= 1 << 29) {
@@ -76,6 +83,15 @@ export class SeriesTracker {
       t.series++;
     } else if (known !== labelLen) t.labelMismatch++;
     const hi = this.#hi[id]!;
+    if (seq > hi) {
+      // Ownership follows the newest data; late arrivals of older samples do not move it.
+      const p = (port % 255) + 1;
+      const prev = this.#port[id]!;
+      if (prev !== p) {
+        if (prev !== 0) t.moved++;
+        this.#port[id] = p;
+      }
+    }
     if (seq === hi + 1) {
       this.#hi[id] = seq;
       t.unique++;
