@@ -119,6 +119,19 @@ export async function start(config: Config, log: Logger): Promise<Running> {
   };
   const handler = new WriteHandler(handlerDeps);
   writeHandler = handler;
+  // A spool at its cap with -spool.onFull=reject refuses writes: tell the load balancer.
+  // "At its cap" means a modest record (1/16 of the cap, at most 64 KiB) would not fit.
+  const probeBytes = config.spool.maxDiskUsagePerNode > 0 ? Math.min(64 * 1024, Math.floor(config.spool.maxDiskUsagePerNode / 16)) : 0;
+  lifecycle.setBlocker(() => {
+    for (const n of running.current) {
+      try {
+        n.spool.checkCapacity(probeBytes);
+      } catch (err) {
+        return `spool full: ${(err as Error).message}`;
+      }
+    }
+    return undefined;
+  });
   lifecycle.markReady();
   log.info({ addr: `${host}:${port}` }, 'ready: accepting remote-write');
 

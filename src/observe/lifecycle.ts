@@ -7,6 +7,8 @@ export type Phase = 'starting' | 'ready' | 'draining' | 'stopped';
 export class Lifecycle {
   private phase: Phase = 'starting';
   readonly startedAt = Date.now();
+  /** Why writes would be refused right now (a full spool), or undefined. */
+  private blocker: () => string | undefined = () => undefined;
 
   get current(): Phase {
     return this.phase;
@@ -14,9 +16,20 @@ export class Lifecycle {
   get draining(): boolean {
     return this.phase === 'draining' || this.phase === 'stopped';
   }
-  /** Ready means: route traffic here. */
+  /** Ready means: route traffic here. Not while a spool is full and writes would get 503. */
   ready(): boolean {
-    return this.phase === 'ready';
+    return this.phase === 'ready' && this.blocker() === undefined;
+  }
+
+  /** What keeps a running instance from accepting writes, for /-/ready to say. */
+  notReadyReason(): string {
+    if (this.phase === 'starting') return 'starting: recovering spools';
+    if (this.draining) return 'draining: this instance is shutting down';
+    return this.blocker() ?? '';
+  }
+
+  setBlocker(blocker: () => string | undefined): void {
+    this.blocker = blocker;
   }
   acceptingWrites(): boolean {
     return this.phase === 'ready' || this.phase === 'draining';

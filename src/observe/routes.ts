@@ -58,7 +58,7 @@ export function registerObserveRoutes(app: FastifyInstance, deps: ObserveDeps): 
   const ready = async (_req: unknown, reply: import('fastify').FastifyReply) => {
     if (lifecycle.ready()) return 'OK';
     reply.code(503).header('Retry-After', '5');
-    return lifecycle.draining ? 'draining: this instance is shutting down\n' : 'starting: recovering spools\n';
+    return `${lifecycle.notReadyReason()}\n`;
   };
   app.get('/-/ready', ready);
   app.get('/v1/readyz', ready);
