@@ -83,6 +83,9 @@ async function main(): Promise<number> {
   const cpus = os.cpus();
   const problems = [...b.problems];
   if (result.lostSamples > 0) problems.unshift(`${result.lostSamples} acknowledged samples were never delivered`);
+  for (const t of Object.values(result.targets)) {
+    if (t.ackedSamples === 0 && (t.loss?.acked ?? 0) === 0) problems.push(`${t.name} acknowledged no sample at all (setup problem? see its retries: ${JSON.stringify(t.retries)})`);
+  }
   const report: Report = {
     scenario: o.scenario,
     title: result.title,
