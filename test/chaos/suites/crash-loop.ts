@@ -92,13 +92,19 @@ export async function crashLoop(opts: SuiteOptions): Promise<SuiteResult> {
 
     // Each node fails on its own schedule: 503, connection resets, 429 with Retry-After, or gone.
     const failures: Answer[] = [{ status: 503, body: 'chaos: unavailable' }, 'reset', { status: 429, headers: { 'retry-after': '1' } }];
-    const schedule = async (s: ChaosSink, r: Rng) => {
+    const windows = sinks.map(() => ({ '503': 0, reset: 0, '429': 0, down: 0 }) as Record<string, number>);
+    const schedule = async (s: ChaosSink, r: Rng, w: Record<string, number>) => {
       while (!stopped) {
         await sleep(r.int(700, 2500));
         if (stopped) break;
         const kind = r.int(0, failures.length);
-        if (kind === failures.length) await s.down();
-        else s.mode = failures[kind]!;
+        if (kind === failures.length) {
+          await s.down();
+          w.down!++;
+        } else {
+          s.mode = failures[kind]!;
+          w[['503', 'reset', '429'][kind]!]!++;
+        }
         await sleep(r.int(200, 1200));
         s.mode = 'ok';
         await s.up();
@@ -106,7 +112,7 @@ export async function crashLoop(opts: SuiteOptions): Promise<SuiteResult> {
     };
 
     const clients = Array.from({ length: p.clients }, (_, c) => runClient(c));
-    const schedules = sinks.map((s, i) => schedule(s, new Rng(opts.seed * 31 + i + 1)));
+    const schedules = sinks.map((s, i) => schedule(s, new Rng(opts.seed * 31 + i + 1), windows[i]!));
     const restartMs: number[] = [];
     const ackedAtCycle: number[] = [];
     for (let cycle = 1; cycle <= p.cycles; cycle++) {
@@ -153,9 +159,9 @@ export async function crashLoop(opts: SuiteOptions): Promise<SuiteResult> {
       if (k !== RF) notOnTwo++;
     }
     rep.table(
-      'node faults injected (attempts by answer)',
-      ['node', 'attempts', 'ok', '503', '429', 'reset'],
-      sinks.map((s) => [s.name, s.attempts, s.byAnswer.ok ?? 0, s.byAnswer['503'] ?? 0, s.byAnswer['429'] ?? 0, s.byAnswer.reset ?? 0]),
+      'node faults injected: failure windows (503 / reset / 429 + Retry-After / down) and attempts by answer',
+      ['node', 'windows 503/reset/429/down', 'attempts', 'ok', '503', '429', 'reset'],
+      sinks.map((s, i) => [s.name, `${windows[i]!['503']}/${windows[i]!.reset}/${windows[i]!['429']}/${windows[i]!.down}`, s.attempts, s.byAnswer.ok ?? 0, s.byAnswer['503'] ?? 0, s.byAnswer['429'] ?? 0, s.byAnswer.reset ?? 0]),
     );
     const deadLetters = nodeIds.reduce((n, id) => n + readDeadLetters(sw.spoolPath, id).length, 0);
     const sum = (f: (x: (typeof v)[number]) => number) => v.reduce((n, x) => n + f(x), 0);

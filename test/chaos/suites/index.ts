@@ -1,6 +1,7 @@
 // The chaos suites by name, in the order the runner runs them.
 import type { SuiteOptions } from '../lib/common.js';
 import type { SuiteResult } from '../lib/report.js';
+import { abusive } from './abusive.js';
 import { badInput } from './bad-input.js';
 import { crashLoop } from './crash-loop.js';
 import { downstream } from './downstream.js';
@@ -11,4 +12,5 @@ export const SUITES: Record<string, (opts: SuiteOptions) => Promise<SuiteResult>
   'power-loss': powerLoss,
   downstream,
   'bad-input': badInput,
+  abusive,
 };
