@@ -100,6 +100,16 @@ export const ERRORS = {
     retryable: true,
     hint: 'too many concurrent inserts; the client retries after Retry-After; if this persists, add Spillway replicas or raise -maxConcurrentInserts',
   },
+  SPW_ERR_BAD_PATH: {
+    status: 400,
+    retryable: false,
+    hint: 'the request path is not a valid URL path (bad percent-encoding); check the client\'s -remoteWrite.url',
+  },
+  SPW_ERR_TOO_MANY_SERIES: {
+    status: 400,
+    retryable: false,
+    hint: 'the request holds more series than any client sends in one batch; split it into smaller requests',
+  },
   SPW_ERR_UNAUTHORIZED: {
     status: 401,
     retryable: false,

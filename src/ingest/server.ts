@@ -69,6 +69,13 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
     keepAliveTimeout: 65_000,
     requestTimeout: 120_000,
     return503OnClosing: true,
+    // Errors fastify raises before routing (a path it cannot decode) get the same treatment
+    // as ours: a SPW_ERR_ body and a count by reason.
+    frameworkErrors: (err, _req, reply) => {
+      const spw = err.code === 'FST_ERR_BAD_URL' ? new SpillwayError('SPW_ERR_BAD_PATH') : toSpillwayError(err);
+      metrics.ingestRejected.inc({ reason: spw.code.slice('SPW_ERR_'.length).toLowerCase() });
+      sendError(reply, spw);
+    },
   });
 
   // Bodies are opaque bytes here; decoding is the protocol layer's job.

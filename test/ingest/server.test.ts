@@ -219,3 +219,11 @@ t.test('more concurrent inserts than -maxConcurrentInserts wait, then get 503 wi
   t.equal((await first).statusCode, 204, 'the admitted request completes');
   t.equal((await post('/api/v1/write', body([series('c')]))).statusCode, 204, 'and the slot is free again');
 });
+
+t.test('a path fastify cannot decode gets a SPW_ERR_ 400 and is counted', async (t) => {
+  const { app, rejected } = setup(t);
+  const res = await app.inject({ method: 'POST', url: '/insert/%E0%A4%A/prometheus/api/v1/write', payload: body([series('x')]) });
+  t.equal(res.statusCode, 400);
+  t.match(res.body, /^SPW_ERR_BAD_PATH: /);
+  t.equal(await rejected('bad_path'), 1);
+});

@@ -509,3 +509,16 @@ t.test('property: limits match a model of the rules', async (t) => {
     { numRuns: 300 },
   );
 });
+
+t.test('a body of millions of empty series is refused before it costs index memory', async (t) => {
+  const { MAX_SERIES_PER_REQUEST } = await import('../../src/protocol/prw/decode.js');
+  const body = Buffer.alloc((MAX_SERIES_PER_REQUEST + 1) * 2);
+  for (let i = 0; i < body.length; i += 2) body[i] = 0x0a; // TimeSeries, length 0
+  const d = new PrwDecoder({ maxLabelsPerTimeseries: 40, maxLabelNameLen: 256, maxLabelValueLen: 4096 });
+  t.throws(() => d.decode(body), { code: 'SPW_ERR_TOO_MANY_SERIES', status: 400 });
+  // The decoder still works, with an index sized for normal requests again.
+  const ok = d.decode(encodeWriteRequest([{ labels: [['__name__', 'up']], samples: [[1, 1]] }]));
+  t.equal(ok.seriesCount, 1);
+  d.decode(encodeWriteRequest([{ labels: [['__name__', 'up']], samples: [[1, 1]] }]));
+  t.ok(d.decode(encodeWriteRequest([])).series.length < 1 << 20, 'the outlier-sized index was released');
+});

@@ -23,6 +23,7 @@ import {
   S_LABEL_FIRST,
   S_SAMPLE_COUNT,
   S_START,
+  DropReason,
   type WriteRequestView,
 } from '../../src/protocol/prw/types.js';
 import { arbRefRequest, capturesDir, refDecodeBytes, refEncodeBytes, viewSeries } from '../helpers/prw-reference.js';
@@ -92,6 +93,11 @@ function differential(v: WriteRequestView, buf: Buffer): void {
   if (ref.timeseries.length !== v.seriesCount) throw new Error(`protobufjs sees ${ref.timeseries.length} series, we see ${v.seriesCount}`);
   viewSeries(v).forEach((s, i) => {
     const r = ref.timeseries[i]!;
+    // A series over the label limit is dropped, and only its first limit+1 labels are indexed.
+    if (v.series[i * SERIES_STRIDE + S_DROP] === DropReason.TooManyLabels) {
+      if (r.labels.length <= LIMITS.maxLabelsPerTimeseries || s.labels.length > LIMITS.maxLabelsPerTimeseries + 1) throw new Error(`series ${i}: label limit misapplied`);
+      return;
+    }
     if (s.labels.length !== r.labels.length || s.samples.length !== r.samples.length) throw new Error(`series ${i} differs from protobufjs`);
     s.labels.forEach(([name, value], j) => {
       if (!name.equals(r.labels[j]!.name) || !value.equals(r.labels[j]!.value)) throw new Error(`series ${i} label ${j} differs`);

@@ -86,6 +86,8 @@ const WIRE_NAMES = ['varint', 'fixed64', 'length-delimited', 'start-group', 'end
 
 const TWO_32 = 4294967296;
 const INITIAL_SERIES = 1024;
+/** Far above any client's batch (vmagent: 10k samples, Prometheus: 2k), far below what hurts. */
+export const MAX_SERIES_PER_REQUEST = 2_000_000;
 const INITIAL_LABELS = 16 * 1024;
 
 function bad(what: string, offset: number): SpillwayError {
@@ -152,6 +154,7 @@ export class PrwDecoder {
   decode(buf: Buffer): WriteRequestView {
     const end = buf.length;
     if (end > 0x7fffffff) throw bad(`body of ${end} bytes is larger than 2 GiB`, 0);
+    this.#shrinkAfterOutlier();
     this.#seriesCount = 0;
     this.#labelCount = 0;
     this.#sampleCount = 0;
@@ -214,12 +217,21 @@ export class PrwDecoder {
    * fast paths for tags and lengths.
    */
   #timeSeries(buf: Buffer, start: number, p: number, end: number): void {
+    // Real clients send thousands of series per request; a body of millions of near-empty
+    // ones would only cost index memory.
+    if (this.#seriesCount >= MAX_SERIES_PER_REQUEST) {
+      throw new SpillwayError('SPW_ERR_TOO_MANY_SERIES', `more than ${MAX_SERIES_PER_REQUEST} series in one request (at offset ${start})`);
+    }
     if ((this.#seriesCount + 1) * Ser.Stride > this.#series.length) this.#growSeries();
     const maxNameLen = this.#maxNameLen;
     const maxValueLen = this.#maxValueLen;
     let labels = this.#labels;
     const labelFirst = this.#labelCount;
     let labelCount = labelFirst;
+    // Past the limit the series is dropped, so its further labels are only counted: a body
+    // of millions of tiny labels must not grow the index with them.
+    const storeEnd = labelFirst + Math.min(this.#maxLabels + 1, 0x7fffffff);
+    let extraLabels = 0;
     let samples = 0;
     let histograms = 0;
     let nameTooLong = false;
@@ -241,6 +253,11 @@ export class PrwDecoder {
           const vAt = p + 4 + n;
           const v = buf[vAt + 1]!;
           if (buf[vAt] === Tag.LabelValue && n + v + 4 === len) {
+            if (labelCount >= storeEnd) {
+              extraLabels++;
+              p = vAt + 2 + v;
+              continue;
+            }
             const li = labelCount * Lab.Stride;
             if (li + Lab.Stride > labels.length) labels = this.#growLabels();
             labels[li + Lab.NameStart] = p + 4;
@@ -312,6 +329,11 @@ export class PrwDecoder {
             p = skipField(buf, p, fieldEnd, ltag, 'Label', lat);
           }
         }
+        if (labelCount >= storeEnd) {
+          extraLabels++;
+          p = fieldEnd;
+          continue;
+        }
         const li = labelCount * Lab.Stride;
         if (li + Lab.Stride > labels.length) labels = this.#growLabels();
         labels[li + Lab.NameStart] = nameStart;
@@ -339,20 +361,21 @@ export class PrwDecoder {
       // Unknown length-delimited fields need no more than the bounds check above.
       p = fieldEnd;
     }
-    this.#labelCount = labelCount;
-
-    const count = labelCount - labelFirst;
+    const stored = labelCount - labelFirst;
+    const count = stored + extraLabels;
     let drop: DropReason = DropReason.None;
     if (count > this.#maxLabels) drop = DropReason.TooManyLabels;
     else if (nameTooLong) drop = DropReason.LabelNameTooLong;
     else if (valueTooLong) drop = DropReason.LabelValueTooLong;
+
+    this.#labelCount = labelCount;
 
     const s = this.#series;
     const si = this.#seriesCount * Ser.Stride;
     s[si + Ser.Start] = start;
     s[si + Ser.End] = end;
     s[si + Ser.LabelFirst] = labelFirst;
-    s[si + Ser.LabelCount] = count;
+    s[si + Ser.LabelCount] = stored;
     s[si + Ser.SampleCount] = samples;
     s[si + Ser.HistogramCount] = histograms;
     s[si + Ser.Drop] = drop;
@@ -367,6 +390,21 @@ export class PrwDecoder {
       this.#histogramCount += histograms;
       if (tsMin < this.#minTs) this.#minTs = tsMin;
       if (tsMax > this.#maxTs) this.#maxTs = tsMax;
+    }
+  }
+
+  /**
+   * The index grows to the largest request seen; after an outlier (or an attack) it would
+   * keep that memory forever. When the previous request used under a quarter of a large
+   * index, start this one from a right-sized one.
+   */
+  #shrinkAfterOutlier(): void {
+    const big = 1 << 20;
+    if (this.#series.length > big && this.#seriesCount * Ser.Stride * 4 < this.#series.length) {
+      this.#series = new Int32Array(Math.max(INITIAL_SERIES, this.#seriesCount * 2) * Ser.Stride);
+    }
+    if (this.#labels.length > big && this.#labelCount * Lab.Stride * 4 < this.#labels.length) {
+      this.#labels = new Int32Array(Math.max(INITIAL_LABELS, this.#labelCount * 2) * Lab.Stride);
     }
   }
 
