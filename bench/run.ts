@@ -43,22 +43,22 @@ async function main(): Promise<number> {
   const b = new Bench(o, outDir);
   const loadStart = os.loadavg();
 
-  let interrupted = false;
+  // A Ctrl-C reaches us twice (the terminal signals the process group, and tsx relays it):
+  // only a third signal means "exit now, skip the cleanup".
+  let signals = 0;
   const onSignal = (sig: NodeJS.Signals) => {
-    if (interrupted) process.exit(130);
-    interrupted = true;
+    if (++signals >= 3) process.exit(130);
+    if (signals > 1) return;
     b.progress.done();
     process.stderr.write(`\n${sig}: stopping every process this run started\n`);
-    b.abort();
-    process.exit(130);
+    void b.abort().finally(() => process.exit(130));
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
   const watchdog = setTimeout(() => {
     b.progress.done();
     process.stderr.write(`\nthe run exceeded --max-seconds=${o.maxSeconds}: stopping everything\n`);
-    b.abort();
-    process.exit(2);
+    void b.abort().finally(() => process.exit(2));
   }, o.maxSeconds * 1000);
   watchdog.unref();
 

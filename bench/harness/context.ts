@@ -142,6 +142,7 @@ export class Bench {
       flags: ['-remoteWrite.retryMinInterval=200ms', '-remoteWrite.retryMaxInterval=2s', ...flags, ...this.o.spillwayFlags],
       cpu: this.cpu.target,
       nodeArgs: this.o.profile ? ['--cpu-prof', `--cpu-prof-dir=${path.resolve(this.outDir, 'profile')}`] : [],
+      env: Object.fromEntries(this.o.spillwayEnv.map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)])),
       maxLifetimeMs: this.maxLifetimeMs,
     });
     this.#targets.push(t);
@@ -301,9 +302,17 @@ export class Bench {
     else this.notes.push(`data kept in ${this.workDir}`);
   }
 
-  /** Ctrl-C: kill every child now (synchronous) and remove temp dirs. */
-  abort(): void {
+  /** Ctrl-C: SIGKILL every child now, wait (briefly) until they are gone, remove temp dirs. */
+  async abort(): Promise<void> {
     killAll();
-    if (!this.o.keep) rmSync(this.workDir, { recursive: true, force: true });
+    const procs = [...this.#targets.map((t) => t.proc()), ...this.#sinks.map((s) => s.proc)];
+    await Promise.race([Promise.all(procs.map((p) => p.exited)), new Promise((r) => setTimeout(r, 3_000))]);
+    if (!this.o.keep) {
+      try {
+        rmSync(this.workDir, { recursive: true, force: true, maxRetries: 3 });
+      } catch (err) {
+        process.stderr.write(`could not remove ${this.workDir}: ${(err as Error).message}\n`);
+      }
+    }
   }
 }

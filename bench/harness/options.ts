@@ -38,6 +38,8 @@ export interface Options {
   out: string;
   seed: number;
   spillwayFlags: string[];
+  /** Extra environment for Spillway (K=V). */
+  spillwayEnv: string[];
   vmagentFlags: string[];
   /** Hard limit on the whole run; everything is killed after it. */
   maxSeconds: number;
@@ -87,6 +89,7 @@ function defaults(scenario: Scenario): Options {
     out: 'bench/out',
     seed: 1,
     spillwayFlags: [],
+    spillwayEnv: [],
     vmagentFlags: [],
     maxSeconds: 600,
   };
@@ -141,6 +144,7 @@ Processes:
   --no-vmagent            skip the side-by-side vmagent (steady, capacity)
   --no-pin                do not pin (default: target on CPU 0, load and sinks on the others)
   --spillway-flag F       extra Spillway flag, repeatable (e.g. --spillway-flag=-spool.fsync=1s)
+  --spillway-env K=V      extra environment for Spillway, repeatable (e.g. MALLOC_ARENA_MAX=2)
   --vmagent-flag F        extra vmagent flag, repeatable
   --profile               write a V8 CPU profile of Spillway into the report directory
   --keep                  keep spool and vmagent data directories
@@ -206,6 +210,10 @@ export function parseOptions(argv: string[]): Options | 'help' {
       case 'out': o.out = v; break;
       case 'seed': o.seed = Math.round(num(v, a)); break;
       case 'spillway-flag': o.spillwayFlags.push(v); break;
+      case 'spillway-env':
+        if (!/^[A-Za-z_][A-Za-z0-9_]*=/.test(v)) throw new UsageError('--spillway-env: NAME=value');
+        o.spillwayEnv.push(v);
+        break;
       case 'vmagent-flag': o.vmagentFlags.push(v); break;
       default:
         throw new UsageError(`unknown option --${a} (see --help)`);

@@ -56,6 +56,8 @@ export interface SpillwayLaunch {
   cpu: string | null;
   /** Extra node options, e.g. --cpu-prof. */
   nodeArgs: string[];
+  /** Extra environment (merged over ours, without NODE_OPTIONS). */
+  env: Record<string, string>;
   maxLifetimeMs: number;
 }
 
@@ -86,6 +88,7 @@ export async function startSpillwayTarget(l: SpillwayLaunch): Promise<SpillwayTa
       cmd: l.cpu ? 'taskset' : process.execPath,
       args: l.cpu ? ['-c', l.cpu, process.execPath, ...args] : args,
       cwd: REPO_ROOT,
+      env: { ...cleanEnv(), ...l.env },
       maxLifetimeMs: l.maxLifetimeMs,
     });
     history.push(proc);
@@ -119,6 +122,16 @@ export async function startSpillwayTarget(l: SpillwayLaunch): Promise<SpillwayTa
     },
     stop: () => current().stop(15_000).then(() => undefined),
   };
+}
+
+/** Our environment without a test runner's loader settings (NODE_OPTIONS, TAP_*). */
+export function cleanEnv(): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {};
+  for (const [k, v] of Object.entries(process.env)) {
+    if (k === 'NODE_OPTIONS' || k === 'TAP' || k.startsWith('TAP_') || k.startsWith('_TAPJS_')) continue;
+    env[k] = v;
+  }
+  return env;
 }
 
 export function vmagentPath(): string | null {
@@ -158,6 +171,7 @@ export async function startVmagentTarget(l: VmagentLaunch): Promise<Target> {
   ];
   const proc = startProc({
     name: `vmagent:${port}`,
+    env: cleanEnv(),
     cmd: l.cpu ? 'taskset' : bin,
     args: l.cpu ? ['-c', l.cpu, bin, ...args] : args,
     maxLifetimeMs: l.maxLifetimeMs,

@@ -115,7 +115,10 @@ function roundsTable(rounds: RoundResult[]): string {
 
 function charts(r: Report): { file: string; svg: string; alt: string }[] {
   const subjects = [...new Set(r.timeline.map((p) => p.subject))];
-  const bands: ChartBand[] = r.bands.filter((b) => b.to !== null).map((b) => ({ from: b.from, to: b.to!, label: b.label, color: b.kind === 'failure' ? '#f7c6c6' : '#e6eefc' }));
+  let phase = 0;
+  const bands: ChartBand[] = r.bands
+    .filter((b) => b.to !== null)
+    .map((b) => ({ from: b.from, to: b.to!, label: b.label, color: b.kind === 'failure' ? '#f7c6c6' : phase++ % 2 ? '#dbe7fb' : '#eef3fd' }));
   const by = (s: string) => r.timeline.filter((p) => p.subject === s);
   const out: { file: string; svg: string; alt: string }[] = [];
   const tput: ChartSeries[] = [];

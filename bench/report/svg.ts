@@ -104,7 +104,8 @@ export function lineChart(spec: ChartSpec): string {
     const bw = Math.max(1, sx(b.to) - bx);
     const color = b.color ?? (i % 2 ? '#fde0c5' : '#fbd3d3');
     out.push(`<rect x="${bx.toFixed(1)}" y="${m.t}" width="${bw.toFixed(1)}" height="${ph}" fill="${color}" opacity="0.7"><title>${esc(b.label)}</title></rect>`);
-    out.push(`<text x="${(bx + 3).toFixed(1)}" y="${m.t + 12}" font-size="10" fill="#7a3b00">${esc(b.label)}</text>`);
+    // Label only bands wide enough for it; alternate rows so neighbours do not collide.
+    if (bw >= b.label.length * 5.5 + 6) out.push(`<text x="${(bx + 3).toFixed(1)}" y="${m.t + 12 + (i % 2) * 12}" font-size="10" fill="#5a3b00">${esc(b.label)}</text>`);
   });
   // Grid and axes.
   for (const v of yTicks) {

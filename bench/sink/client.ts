@@ -3,6 +3,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { freePorts } from '../../test/integration/helpers/ports.js';
 import { httpRequest, startProc, waitForHttp, type Proc } from '../../test/integration/helpers/procs.js';
+import { cleanEnv } from '../harness/targets.js';
 import type { VerifyResult } from './tracker.js';
 import type { FailMode, SinkStats } from './server.js';
 
@@ -26,6 +27,7 @@ export async function startSink(name: string, listeners: number, opts: { maxLife
   const args = [...(opts.nodeArgs ?? []), '--import', 'tsx', SERVER, JSON.stringify({ control, ports })];
   const proc = startProc({
     name: `sink-${name}`,
+    env: cleanEnv(),
     cmd: opts.cpu ? 'taskset' : process.execPath,
     args: opts.cpu ? ['-c', opts.cpu, process.execPath, ...args] : args,
     maxLifetimeMs: opts.maxLifetimeMs,
