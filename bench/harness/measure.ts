@@ -71,7 +71,7 @@ export async function measureRound(
   opts: { label: string; mode: 'closed' | 'open'; rate?: number; durationSec: number; drainLimitSec?: number },
 ): Promise<RoundResult> {
   return measureWindow(b, s, { label: opts.label, mode: opts.mode, drainLimitSec: opts.drainLimitSec }, () =>
-    s.driver.runPhase({ mode: opts.mode, rate: opts.rate, durationMs: opts.durationSec * 1000, drainMs: 10_000 }),
+    s.driver.runPhase({ maxRequests: b.o.maxRequests, mode: opts.mode, rate: opts.rate, durationMs: opts.durationSec * 1000, drainMs: 10_000 }),
   );
 }
 

@@ -1,5 +1,6 @@
 // Command line of `npm run bench -- <scenario> [options]`. Every option has a CI-sized
 // default per scenario; durations take 500ms / 15s / 2m / 1h (a bare number is seconds).
+import { readFileSync } from 'node:fs';
 import type { BatchMode } from '../fleet/generator.js';
 import type { FailMode } from '../sink/server.js';
 
@@ -43,6 +44,8 @@ export interface Options {
   vmagentFlags: string[];
   /** Hard limit on the whole run; everything is killed after it. */
   maxSeconds: number;
+  /** Stop starting requests after this many per phase (besides the time limit). */
+  maxRequests: number;
 }
 
 export class UsageError extends Error {
@@ -92,6 +95,7 @@ function defaults(scenario: Scenario): Options {
     spillwayEnv: [],
     vmagentFlags: [],
     maxSeconds: 600,
+    maxRequests: Infinity,
   };
   switch (scenario) {
     case 'steady':
@@ -134,8 +138,11 @@ Timing:
   --outage D              how long the node is down (default 15s; crash: 8s; capacity probe: 6s)
   --fail-mode M           down | 503 | reset | stall (default down)
   --max-seconds D         hard limit on the whole run (default 600)
+  --max-requests N        stop starting requests after N per phase (default: only the time limits)
 
 Capacity:
+  --fleet FILE            fleet description (JSON): {"hosts", "seriesPerHost", "interval", "churn",
+                          "planOutage", "margin", "nodes"}; later options override it
   --plan-outage D         outage the spool must absorb (default 1h)
   --margin F              headroom on cores, memory and disk (default 0.3)
   --max-sim-series N      largest fleet sample actually simulated (default 100000)
@@ -153,6 +160,26 @@ Processes:
 
 Exit status: 0 ok; 1 acknowledged samples lost, or a process crashed; 2 usage or setup failure; 130 interrupted.
 `;
+
+/** A fleet description file: the capacity inputs as JSON (durations as "10s" or seconds). */
+function applyFleetFile(o: Options, file: string): void {
+  let j: Record<string, unknown>;
+  try {
+    j = JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
+  } catch (err) {
+    throw new UsageError(`--fleet ${file}: ${(err as Error).message}`);
+  }
+  const known = new Set(['hosts', 'seriesPerHost', 'interval', 'churn', 'planOutage', 'margin', 'nodes']);
+  for (const k of Object.keys(j)) if (!known.has(k)) throw new UsageError(`--fleet ${file}: unknown key "${k}" (known: ${[...known].join(', ')})`);
+  const str = (k: string) => String(j[k]);
+  if (j['hosts'] !== undefined) o.hosts = Math.round(num(str('hosts'), 'hosts', 1));
+  if (j['seriesPerHost'] !== undefined) o.seriesPerHost = Math.round(num(str('seriesPerHost'), 'seriesPerHost', 2));
+  if (j['interval'] !== undefined) o.intervalSec = parseDuration(str('interval'), 'interval');
+  if (j['churn'] !== undefined) o.churn = num(str('churn'), 'churn');
+  if (j['planOutage'] !== undefined) o.planOutage = parseDuration(str('planOutage'), 'planOutage');
+  if (j['margin'] !== undefined) o.margin = num(str('margin'), 'margin');
+  if (j['nodes'] !== undefined) o.nodes = Math.round(num(str('nodes'), 'nodes', 1));
+}
 
 export function parseOptions(argv: string[]): Options | 'help' {
   const scenario = argv[0];
@@ -198,6 +225,8 @@ export function parseOptions(argv: string[]): Options | 'help' {
         o.failMode = v as Options['failMode'];
         break;
       case 'max-seconds': o.maxSeconds = parseDuration(v, a); break;
+      case 'max-requests': o.maxRequests = Math.round(num(v, a, 1)); break;
+      case 'fleet': applyFleetFile(o, v); break;
       case 'plan-outage': o.planOutage = parseDuration(v, a); break;
       case 'margin': o.margin = num(v, a); break;
       case 'max-sim-series': o.maxSimSeries = Math.round(num(v, a, 100)); break;

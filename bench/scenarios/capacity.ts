@@ -161,7 +161,7 @@ export const capacity: Scenario = async (b) => {
     b.phase = 'spool probe';
     const victim = o.nodes - 1;
     const probeRound = await measureWindow(b, s, { label: 'spool probe', mode: 'open', drainLimitSec: 60 }, async () => {
-      const load = s.driver.runPhase({ mode: 'open', rate: probeRate, durationMs: (1 + o.outage + 3) * 1000, drainMs: 10_000 });
+      const load = s.driver.runPhase({ maxRequests: b.o.maxRequests, mode: 'open', rate: probeRate, durationMs: (1 + o.outage + 3) * 1000, drainMs: 10_000 });
       const f = outageDuring(b, s, victim, { beforeSec: 1, outageSec: o.outage, rate: probeRate, catchUpLimitSec: 60 }).then((x) => (probe = x));
       await Promise.all([load, f]);
     });

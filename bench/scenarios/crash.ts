@@ -73,7 +73,7 @@ export const crash: Scenario = async (b) => {
   if (o.warmup > 0) {
     b.phase = 'warm-up';
     const band = b.band('warm-up', 'phase');
-    await s.driver.runPhase({ mode: 'open', rate, durationMs: o.warmup * 1000, drainMs: 10_000 });
+    await s.driver.runPhase({ maxRequests: b.o.maxRequests, mode: 'open', rate, durationMs: o.warmup * 1000, drainMs: 10_000 });
     await b.drain(s, 30_000);
     b.endBand(band);
   }
@@ -81,7 +81,7 @@ export const crash: Scenario = async (b) => {
   const restarts: Restart[] = [];
   const total = o.duration * 2 + o.outage;
   const r = await measureWindow(b, s, { label: 'crash run', mode: 'open', drainLimitSec: 90 }, async () => {
-    const load = s.driver.runPhase({ mode: 'open', rate, durationMs: total * 1000, drainMs: 15_000 });
+    const load = s.driver.runPhase({ maxRequests: b.o.maxRequests, mode: 'open', rate, durationMs: total * 1000, drainMs: 15_000 });
     const script = (async () => {
       b.phase = 'load';
       await sleep(o.duration * 1000);

@@ -148,7 +148,7 @@ export const outage: Scenario = async (b) => {
   if (o.warmup > 0) {
     b.phase = 'warm-up';
     const band = b.band('warm-up', 'phase');
-    await s.driver.runPhase({ mode: 'open', rate, durationMs: o.warmup * 1000, drainMs: 10_000 });
+    await s.driver.runPhase({ maxRequests: b.o.maxRequests, mode: 'open', rate, durationMs: o.warmup * 1000, drainMs: 10_000 });
     await b.drain(s, 30_000);
     b.endBand(band);
   }
@@ -157,7 +157,7 @@ export const outage: Scenario = async (b) => {
   let figures: OutageFigures | null = null;
   b.phase = 'load';
   const round1 = await measureWindow(b, s, { label: 'outage run', mode: 'open', drainLimitSec: 60 }, async () => {
-    const load = s.driver.runPhase({ mode: 'open', rate, durationMs: (before + o.outage + after) * 1000, drainMs: 10_000 });
+    const load = s.driver.runPhase({ maxRequests: b.o.maxRequests, mode: 'open', rate, durationMs: (before + o.outage + after) * 1000, drainMs: 10_000 });
     b.phase = 'before the outage';
     const f = outageDuring(b, s, victim, { beforeSec: before, outageSec: o.outage, rate, catchUpLimitSec: 60 }).then((x) => {
       figures = x;

@@ -85,7 +85,7 @@ export const rebalance: Scenario = async (b) => {
   if (o.warmup > 0) {
     b.phase = 'warm-up';
     const band = b.band('warm-up', 'phase');
-    await s.driver.runPhase({ mode: 'open', rate, durationMs: o.warmup * 1000, drainMs: 10_000 });
+    await s.driver.runPhase({ maxRequests: b.o.maxRequests, mode: 'open', rate, durationMs: o.warmup * 1000, drainMs: 10_000 });
     await b.drain(s, 30_000);
     b.endBand(band);
   }
@@ -95,7 +95,7 @@ export const rebalance: Scenario = async (b) => {
   // Restarts take a few seconds each; the load runs through them (the driver retries).
   const total = o.duration * 3 + 8;
   const r = await measureWindow(b, s, { label: 'rebalance run', mode: 'open', drainLimitSec: 90 }, async () => {
-    const load = s.driver.runPhase({ mode: 'open', rate, durationMs: total * 1000, drainMs: 20_000 });
+    const load = s.driver.runPhase({ maxRequests: b.o.maxRequests, mode: 'open', rate, durationMs: total * 1000, drainMs: 20_000 });
     const script = (async () => {
       let st = await sink.stats();
       let moved = st.totals.moved;

@@ -13,7 +13,7 @@ export async function warmUp(b: Bench, subjects: Subject[], seconds: number): Pr
   for (const s of subjects) {
     b.phase = `warm-up ${s.name}`;
     const band = b.band(`warm-up ${s.name}`, 'phase');
-    await s.driver.runPhase({ mode: 'closed', durationMs: seconds * 1000, drainMs: 10_000 });
+    await s.driver.runPhase({ maxRequests: b.o.maxRequests, mode: 'closed', durationMs: seconds * 1000, drainMs: 10_000 });
     await b.drain(s, 30_000);
     b.endBand(band);
   }
