@@ -73,7 +73,8 @@ export async function start(config: Config, log: Logger): Promise<Running> {
   metrics.setNodeSource({ nodes: () => status.observations() });
   metrics.setPhaseSource(() => lifecycle.current);
   const admission = new Admission(config.maxConcurrentInserts, config.insertMaxQueueMs);
-  const app = buildServer({ writeHandler: () => writeHandler, admission, auth: new Auth(config.httpAuth), tls: config.tls, lifecycle, metrics, logger: log, maxInsertRequestSize: config.maxInsertRequestSize });
+  const bodyBudget = new Admission(Math.max(config.insertMaxBufferedBytes, config.maxInsertRequestSize), config.insertMaxQueueMs, 'buffered request bytes');
+  const app = buildServer({ writeHandler: () => writeHandler, admission, bodyBudget, auth: new Auth(config.httpAuth), tls: config.tls, lifecycle, metrics, logger: log, maxInsertRequestSize: config.maxInsertRequestSize });
   registerObserveRoutes(app, { lifecycle, metrics, status: () => status.doc() });
 
   let host = config.listen.host;

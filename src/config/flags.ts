@@ -101,6 +101,12 @@ export const FLAGS: readonly FlagSpec[] = [
     help: 'Write requests processed at once (after their bodies arrived); the rest wait up to -insert.maxQueueDuration. Bounds memory in a reconnect storm of many vmagents. Higher than vminsert\'s CPU-based default because requests here mostly wait for the shared spool fsync, and more of them per fsync is cheaper.',
   },
   {
+    name: 'insert.maxBufferedBytes',
+    type: 'bytes',
+    default: '256MiB',
+    help: 'Request body bytes all write requests together may be reading or holding. A request reserves its Content-Length before its body is read; past this budget it waits with the body left in the socket (so thousands of replaying vmagents cost queueing, not memory), then gets 503 with Retry-After.',
+  },
+  {
     name: 'insert.maxQueueDuration',
     type: 'duration',
     default: '1m',

@@ -56,6 +56,7 @@ export interface Config {
   replicationFactor: number;
   maxInsertRequestSize: number;
   maxConcurrentInserts: number;
+  insertMaxBufferedBytes: number;
   insertMaxQueueMs: number;
   limits: Readonly<SeriesLimits>;
   spool: Readonly<SpoolOptions>;
@@ -118,6 +119,7 @@ function buildConfig(raw: RawFlags): Config {
     replicationFactor: int('replicationFactor', 1),
     maxInsertRequestSize,
     maxConcurrentInserts: int('maxConcurrentInserts', 1),
+    insertMaxBufferedBytes: bytes('insert.maxBufferedBytes'),
     insertMaxQueueMs: ms('insert.maxQueueDuration'),
     limits: Object.freeze({
       maxLabelsPerTimeseries: int('maxLabelsPerTimeseries', 1),

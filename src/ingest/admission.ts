@@ -1,65 +1,88 @@
-// Bounds the inserts processed at once (-maxConcurrentInserts), so a reconnect storm of
-// many vmagents costs queueing, not memory. A request waits for a slot up to
-// -insert.maxQueueDuration, then gets 503 with Retry-After and is retried by the client.
-// Slots are taken after the body is read, so slow senders hold a socket, never a slot.
+// Bounds what write requests may hold at once, so a reconnect storm of many vmagents costs
+// queueing, not memory. Two budgets use it:
+// - bytes of request bodies being read or held (-insert.maxBufferedBytes), reserved from the
+//   Content-Length before a body byte is read: a waiting request leaves its body in the
+//   socket (TCP backpressure), and a slow sender reserves only what it declared;
+// - inserts being processed (-maxConcurrentInserts), taken once the body is in.
+// A request waits up to -insert.maxQueueDuration, in arrival order, then gets 503 with
+// Retry-After and is retried by the client.
 
 import { SpillwayError } from '../errors.js';
 
+interface Waiter {
+  units: number;
+  grant: () => void;
+  timer: NodeJS.Timeout;
+}
+
 export class Admission {
-  private active = 0;
-  private readonly waiting: { grant: () => void; timer: NodeJS.Timeout }[] = [];
-  /** Requests refused because no slot freed up in time, since start. */
+  private used = 0;
+  private readonly waiting: Waiter[] = [];
+  /** Requests refused because nothing freed up in time, since start. */
   refused = 0;
 
+  /** `capacity` in units (slots or bytes); `what` names them in the refusal. */
   constructor(
-    readonly maxConcurrent: number,
+    readonly capacity: number,
     private readonly maxQueueMs: number,
+    private readonly what = 'concurrent inserts',
   ) {}
 
+  /** Units in use. */
   get inFlight(): number {
-    return this.active;
+    return this.used;
   }
 
   get queued(): number {
     return this.waiting.length;
   }
 
-  /** Resolves with a release function once a slot is free; throws SPW_ERR_OVERLOADED after the queue wait. */
-  acquire(): Promise<() => void> {
-    if (this.active < this.maxConcurrent) {
-      this.active++;
-      return Promise.resolve(this.releaser());
+  /**
+   * Resolves with a release function once `units` are free (a request larger than the whole
+   * capacity waits for all of it); throws SPW_ERR_OVERLOADED after the queue wait.
+   */
+  acquire(units = 1): Promise<() => void> {
+    const want = Math.min(Math.max(0, units), this.capacity);
+    // First come, first served: nobody overtakes a waiter, or large requests would starve.
+    if (this.waiting.length === 0 && this.used + want <= this.capacity) {
+      this.used += want;
+      return Promise.resolve(this.releaser(want));
     }
     return new Promise((resolve, reject) => {
-      const entry = {
+      const entry: Waiter = {
+        units: want,
         grant: () => {
           clearTimeout(entry.timer);
-          this.active++;
-          resolve(this.releaser());
+          this.used += want;
+          resolve(this.releaser(want));
         },
         timer: setTimeout(() => {
           const i = this.waiting.indexOf(entry);
           if (i >= 0) this.waiting.splice(i, 1);
           this.refused++;
           reject(
-            new SpillwayError('SPW_ERR_OVERLOADED', `more than ${this.maxConcurrent} concurrent inserts for ${this.maxQueueMs} ms`, {
+            new SpillwayError('SPW_ERR_OVERLOADED', `${this.what} stayed at ${this.capacity} for ${this.maxQueueMs} ms`, {
               retryAfter: Math.max(1, Math.ceil(this.maxQueueMs / 1000)),
             }),
           );
+          this.grantWaiting(); // the head may have been the one blocking smaller requests
         }, this.maxQueueMs),
       };
       this.waiting.push(entry);
     });
   }
 
-  private releaser(): () => void {
+  private releaser(units: number): () => void {
     let released = false;
     return () => {
       if (released) return;
       released = true;
-      this.active--;
-      const next = this.waiting.shift();
-      if (next) next.grant();
+      this.used -= units;
+      this.grantWaiting();
     };
+  }
+
+  private grantWaiting(): void {
+    while (this.waiting.length > 0 && this.used + this.waiting[0]!.units <= this.capacity) this.waiting.shift()!.grant();
   }
 }

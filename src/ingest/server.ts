@@ -31,6 +31,8 @@ export interface ServerDeps {
   writeHandler: () => WriteHandler | undefined;
   /** Bounds inserts processed at once (-maxConcurrentInserts). */
   admission: Admission;
+  /** Bounds request body bytes being read or held (-insert.maxBufferedBytes). */
+  bodyBudget?: Admission;
   /** Credentials required on every endpoint but health and readiness. */
   auth?: Auth;
   /** Serve HTTPS with this certificate and key (-tls). */
@@ -99,6 +101,26 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
       const write = (req.routeOptions.config as Partial<RouteConfig> | undefined)?.write === true;
       auth.check(req.headers.authorization, write ? tenantOfPath(path) : undefined);
     });
+  }
+
+  // Reserve a write's declared body size before reading it: past the budget the request
+  // waits with its body unread in the socket, then gets 503.
+  const budget = deps.bodyBudget;
+  if (budget) {
+    const held = new WeakMap<FastifyRequest, () => void>();
+    app.addHook('onRequest', async (req) => {
+      if ((req.routeOptions.config as Partial<RouteConfig> | undefined)?.write !== true) return;
+      const declared = Number(req.headers['content-length']);
+      // Over the limit it is refused (413) without being read; without a length, assume the limit.
+      const size = Number.isFinite(declared) ? (declared > deps.maxInsertRequestSize ? 0 : declared) : deps.maxInsertRequestSize;
+      held.set(req, await budget.acquire(size));
+    });
+    const release = async (req: FastifyRequest) => {
+      held.get(req)?.();
+      held.delete(req);
+    };
+    app.addHook('onResponse', release);
+    app.addHook('onRequestAbort', release);
   }
 
   // The protocol label of a write request, once its headers are read (the route's default otherwise).
