@@ -8,7 +8,8 @@ import { Pool } from 'undici';
 import type { Logger } from 'pino';
 import type { SenderOptions } from '../config/load.js';
 import type { Metrics } from '../observe/metrics.js';
-import type { NodeSpool, SpoolRecord } from '../spool/types.js';
+import { snappyCompress, snappyDeclaredLength, snappyUncompress } from '../protocol/snappy.js';
+import { RecordKind, type NodeSpool, type SpoolRecord } from '../spool/types.js';
 import { Backoff, parseRetryAfter } from './backoff.js';
 import { DeadLetterFile } from './dead-letter.js';
 import { Pacer } from './pacer.js';
@@ -29,6 +30,12 @@ type Attempt =
   | { ok: false; permanent: boolean; status: number; reason: string; retryAfterMs?: number };
 
 const USER_AGENT = 'spillway';
+/** Records sent together at most, and their uncompressed size at most (vmagent's block size). */
+const MAX_BATCH_RECORDS = 256;
+const MAX_BATCH_RAW_BYTES = 8 * 1024 * 1024;
+
+/** A record, or several consecutive ones sent as one request (`parts`). */
+type Batch = SpoolRecord & { parts?: SpoolRecord[] };
 /** A record older than this when sent counts as replay (backlog), not live traffic. */
 const REPLAY_THRESHOLD_MS = 10_000;
 
@@ -118,10 +125,11 @@ export class RemoteWriteSender {
         await Promise.race([this.spool.waitForData(cursor), this.aborted]);
         continue;
       }
-      const entry = { rec, done: false, ok: false };
+      const batch = await this.gather(rec);
+      const entry = { rec: batch, done: false, ok: false };
       inflight.push(entry);
-      cursor = rec.nextOffset;
-      void this.deliver(rec).then((ok) => {
+      cursor = batch.nextOffset;
+      void this.deliver(batch).then((ok) => {
         entry.done = true;
         entry.ok = ok;
         while (inflight.length > 0 && inflight[0]!.done && inflight[0]!.ok) {
@@ -144,8 +152,45 @@ export class RemoteWriteSender {
     while (inflight.some((e) => !e.done) && Date.now() < end) await new Promise((r) => setTimeout(r, 10));
   }
 
+  /**
+   * Records already waiting behind `first` go out with it as one request: a WriteRequest is
+   * a list of repeated fields, so concatenated WriteRequests are one. Without this a node
+   * fed by many small client requests gets one round trip per request and falls behind.
+   * Stops at another tenant (the URL may differ), at MAX_BATCH_RAW_BYTES, or at the write end.
+   */
+  private async gather(first: SpoolRecord): Promise<Batch> {
+    if (first.kind !== RecordKind.PrwSnappy) return first;
+    const parts: SpoolRecord[] = [first];
+    let raw = snappyDeclaredLength(first.data);
+    let next = first.nextOffset;
+    while (parts.length < MAX_BATCH_RECORDS && next < this.spool.writeOffset) {
+      const r = await this.spool.read(next);
+      if (r === null || r.kind !== first.kind || r.accountID !== first.accountID || r.projectID !== first.projectID) break;
+      const len = snappyDeclaredLength(r.data);
+      if (raw + len > MAX_BATCH_RAW_BYTES) break;
+      parts.push(r);
+      raw += len;
+      next = r.nextOffset;
+    }
+    if (parts.length === 1) return first;
+    const body = Buffer.allocUnsafe(raw);
+    let at = 0;
+    let samples = 0;
+    let series = 0;
+    let minTs = Infinity;
+    let maxTs = -Infinity;
+    for (const p of parts) {
+      at += snappyUncompress(p.data, MAX_BATCH_RAW_BYTES).copy(body, at);
+      samples += p.samples;
+      series += p.series;
+      minTs = Math.min(minTs, p.minTs);
+      maxTs = Math.max(maxTs, p.maxTs);
+    }
+    return { ...first, data: snappyCompress(body.subarray(0, at)), samples, series, minTs, maxTs, nextOffset: next, parts };
+  }
+
   /** Sends one record until the node takes it or refuses it for good. False when stopping. */
-  private async deliver(rec: SpoolRecord): Promise<boolean> {
+  private async deliver(rec: Batch): Promise<boolean> {
     const paceMs = this.pacer.delayFor(rec.samples);
     if (paceMs > 0 && !(await this.sleep(paceMs))) return false;
     const backoff = new Backoff(this.opts.retryMinIntervalMs, this.opts.retryMaxIntervalMs);
@@ -156,10 +201,10 @@ export class RemoteWriteSender {
       if (res.ok) {
         this.metrics.nodeSendDuration.observe({ node: this.node }, (performance.now() - started) / 1000);
         this.metrics.nodeSentSamples.inc({ node: this.node }, rec.samples);
-        this.metrics.nodeSentRecords.inc({ node: this.node });
+        this.metrics.nodeSentRecords.inc({ node: this.node }, rec.parts?.length ?? 1);
         this.metrics.nodeSentBytes.inc({ node: this.node }, rec.data.length);
         this.snap.sentSamples += rec.samples;
-        this.snap.sentRecords++;
+        this.snap.sentRecords += rec.parts?.length ?? 1;
         this.setState(Date.now() - rec.appendedAt > REPLAY_THRESHOLD_MS ? 'replaying' : 'up');
         return true;
       }
@@ -167,6 +212,11 @@ export class RemoteWriteSender {
       this.snap.failedAttempts++;
       this.snap.lastError = res.reason;
       this.metrics.nodeSendFailures.inc({ node: this.node, reason: res.status > 0 ? String(res.status) : res.reason.startsWith('timeout') ? 'timeout' : 'network' });
+      if (res.permanent && rec.parts) {
+        // Find the record the node refuses: the others go through on their own.
+        for (const part of rec.parts) if (!(await this.deliver(part))) return false;
+        return true;
+      }
       if (res.permanent) {
         this.snap.rejectedRecords++;
         this.metrics.nodeRejectedRecords.inc({ node: this.node });

@@ -15,6 +15,8 @@ export class Sink {
   readonly received: Received[] = [];
   /** Answers to give, in order, before falling back to 204. */
   readonly script: Behaviour[] = [];
+  /** Decides the answer from the body, after the script is used up (undefined: 204). */
+  decide: ((body: Buffer) => Behaviour | undefined) | undefined;
   attempts = 0;
   private server!: Server;
   url = '';
@@ -25,7 +27,7 @@ export class Sink {
       req.on('data', (c: Buffer) => chunks.push(c));
       req.on('end', () => {
         this.attempts++;
-        const b = this.script.shift();
+        const b = this.script.shift() ?? this.decide?.(Buffer.concat(chunks));
         if (b === 'reset') return req.socket.destroy();
         if (b === 'stall') return; // never answers
         if (b) {
