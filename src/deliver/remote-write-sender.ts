@@ -8,7 +8,7 @@ import { Pool } from 'undici';
 import type { Logger } from 'pino';
 import type { SenderOptions } from '../config/load.js';
 import type { Metrics } from '../observe/metrics.js';
-import { snappyCompress, snappyDeclaredLength, snappyUncompress } from '../protocol/snappy.js';
+import { snappyConcat, snappyDeclaredLength } from '../protocol/snappy.js';
 import { RecordKind, type NodeSpool, type SpoolRecord } from '../spool/types.js';
 import { Backoff, parseRetryAfter } from './backoff.js';
 import { DeadLetterFile } from './dead-letter.js';
@@ -173,20 +173,18 @@ export class RemoteWriteSender {
       next = r.nextOffset;
     }
     if (parts.length === 1) return first;
-    const body = Buffer.allocUnsafe(raw);
-    let at = 0;
     let samples = 0;
     let series = 0;
     let minTs = Infinity;
     let maxTs = -Infinity;
     for (const p of parts) {
-      at += snappyUncompress(p.data, MAX_BATCH_RAW_BYTES).copy(body, at);
       samples += p.samples;
       series += p.series;
       minTs = Math.min(minTs, p.minTs);
       maxTs = Math.max(maxTs, p.maxTs);
     }
-    return { ...first, data: snappyCompress(body.subarray(0, at)), samples, series, minTs, maxTs, nextOffset: next, parts };
+    // Joined as compressed blocks: no decompression, no second compression.
+    return { ...first, data: snappyConcat(parts.map((p) => p.data)), samples, series, minTs, maxTs, nextOffset: next, parts };
   }
 
   /** Sends one record until the node takes it or refuses it for good. False when stopping. */

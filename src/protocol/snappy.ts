@@ -223,3 +223,39 @@ export function validateSnappyBlock(buf: Uint8Array): void {
 function badSnappy(what: string, offset: number): SpillwayError {
   return new SpillwayError('SPW_ERR_BAD_SNAPPY', `${what} at offset ${offset}`);
 }
+
+/**
+ * Joins snappy blocks into one block whose content is the blocks' contents one after the
+ * other, without decompressing: a block is its uncompressed length followed by elements whose
+ * copies reach back by distance, never past the block's own start, so the element streams
+ * stay valid when laid end to end under one new length. Used to send several spooled
+ * remote-write records as one request (concatenated WriteRequests are one WriteRequest).
+ */
+export function snappyConcat(blocks: readonly Uint8Array[]): Buffer {
+  let total = 0;
+  let elements = 0;
+  const skip: number[] = [];
+  for (const b of blocks) {
+    total += snappyDeclaredLength(b);
+    skip.push(varintBytes);
+    elements += b.length - varintBytes;
+  }
+  if (total > 0xffffffff) throw new SpillwayError('SPW_ERR_DECOMPRESSED_TOO_LARGE', `joined blocks would hold ${total} bytes`);
+  const head: number[] = [];
+  for (let v = total; ; ) {
+    if (v < 0x80) {
+      head.push(v);
+      break;
+    }
+    head.push((v & 0x7f) | 0x80);
+    v = Math.floor(v / 128);
+  }
+  const out = Buffer.allocUnsafe(head.length + elements);
+  out.set(head, 0);
+  let at = head.length;
+  blocks.forEach((b, i) => {
+    out.set(b.subarray(skip[i]!), at);
+    at += b.length - skip[i]!;
+  });
+  return out;
+}
