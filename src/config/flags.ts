@@ -216,6 +216,13 @@ export const FLAGS: readonly FlagSpec[] = [
     help: 'Timeout for one request to a storage node; on timeout the record is retried. 30s is vmagent\'s default.',
   },
   {
+    name: 'remoteWrite.protocol',
+    type: 'string',
+    default: '1',
+    values: ['1', '2'],
+    help: 'Remote-write version sent to remote-write nodes. 1 is what every receiver takes. 2 (Prometheus 3, Mimir) is smaller on the wire; a node answering 415 to it gets 1 from then on, as vmagent does, and a 2.0 node\'s Written header is checked so samples it did not store are counted. The spool keeps 1.0 either way.',
+  },
+  {
     name: 'remoteWrite.maxInflightPerNode',
     type: 'int',
     default: '1',

@@ -37,6 +37,8 @@ export interface SenderOptions {
   replayMaxSamplesPerSecond: number;
   /** Records sent to one node at once; 1 keeps each node's samples in strict order. */
   maxInflightPerNode?: number;
+  /** Remote-write version to send (2 falls back to 1 on 415). */
+  protocol?: 1 | 2;
   /** Credentials and TLS settings for remote-write nodes. */
   auth?: DownstreamAuth;
 }
@@ -141,6 +143,7 @@ function buildConfig(raw: RawFlags): Config {
       retryMaxIntervalMs: ms('remoteWrite.retryMaxInterval'),
       replayMaxSamplesPerSecond: int('replay.maxSamplesPerSecond'),
       maxInflightPerNode: int('remoteWrite.maxInflightPerNode', 1),
+      protocol: str(raw, 'remoteWrite.protocol') === '2' ? 2 : 1,
       auth: Object.freeze({
         basicUsername: str(raw, 'remoteWrite.basicAuth.username'),
         basicPassword: str(raw, 'remoteWrite.basicAuth.password'),

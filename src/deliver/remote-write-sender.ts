@@ -8,7 +8,8 @@ import { Pool } from 'undici';
 import type { Logger } from 'pino';
 import type { SenderOptions } from '../config/load.js';
 import type { Metrics } from '../observe/metrics.js';
-import { snappyConcat, snappyDeclaredLength } from '../protocol/snappy.js';
+import { snappyCompress, snappyConcat, snappyDeclaredLength, snappyUncompress } from '../protocol/snappy.js';
+import { Prw2Encoder } from '../protocol/prw2/encode.js';
 import { RecordKind, type NodeSpool, type SpoolRecord } from '../spool/types.js';
 import { Backoff, parseRetryAfter } from './backoff.js';
 import { DeadLetterFile } from './dead-letter.js';
@@ -23,6 +24,8 @@ export interface SenderSnapshot {
   sentRecords: number;
   failedAttempts: number;
   rejectedRecords: number;
+  /** Remote-write version currently spoken to the node. */
+  protocol?: 1 | 2;
 }
 
 type Attempt =
@@ -30,6 +33,7 @@ type Attempt =
   | { ok: false; permanent: boolean; status: number; reason: string; retryAfterMs?: number };
 
 const USER_AGENT = 'spillway';
+const PRW2_CONTENT_TYPE = 'application/x-protobuf;proto=io.prometheus.write.v2.Request';
 /** Records sent together at most, and their uncompressed size at most (vmagent's block size). */
 const MAX_BATCH_RECORDS = 256;
 const MAX_BATCH_RAW_BYTES = 8 * 1024 * 1024;
@@ -45,6 +49,9 @@ export class RemoteWriteSender {
   private readonly pathTemplate: string;
   /** Authorization header for this node, from its URL's user:password@ or the global flags. */
   private readonly authorization: string | undefined;
+  /** Remote-write version spoken to this node (-remoteWrite.protocol); 2 falls back to 1 on 415. */
+  private protocol: 1 | 2;
+  private v2Encoder: Prw2Encoder | undefined;
   /** Records sent at once (-remoteWrite.maxInflightPerNode); 1 keeps strict order. */
   private readonly window: number;
   private readonly sleepers = new Set<() => void>();
@@ -81,6 +88,7 @@ export class RemoteWriteSender {
       keepAliveTimeout: 30_000,
     });
     this.window = Math.max(1, opts.maxInflightPerNode ?? 1);
+    this.protocol = opts.protocol ?? 1;
     this.pacer = new Pacer(opts.replayMaxSamplesPerSecond);
   }
 
@@ -99,7 +107,7 @@ export class RemoteWriteSender {
   }
 
   snapshot(): SenderSnapshot {
-    return { ...this.snap };
+    return { ...this.snap, protocol: this.protocol };
   }
 
   private get stopped(): boolean {
@@ -238,23 +246,32 @@ export class RemoteWriteSender {
 
   private async post(rec: SpoolRecord): Promise<Attempt> {
     const path = this.pathTemplate.replace('{tenant}', `${rec.accountID}:${rec.projectID}`);
+    const v2 = this.protocol === 2 && rec.kind === RecordKind.PrwSnappy ? this.toV2(rec) : undefined;
     try {
       const res = await this.pool.request({
         method: 'POST',
         path,
-        body: rec.data,
+        body: v2 ? v2.body : rec.data,
         headers: {
-          'content-type': 'application/x-protobuf',
+          'content-type': v2 ? PRW2_CONTENT_TYPE : 'application/x-protobuf',
           'content-encoding': 'snappy',
-          'x-prometheus-remote-write-version': '0.1.0',
+          'x-prometheus-remote-write-version': v2 ? '2.0.0' : '0.1.0',
           'user-agent': USER_AGENT,
           ...(this.authorization ? { authorization: this.authorization } : {}),
         },
         signal: this.abort.signal,
       });
       const status = res.statusCode;
+      if (v2 && status === 415) {
+        // The node does not take 2.0: from now on it gets 1.0, as vmagent does.
+        await res.body.dump();
+        this.protocol = 1;
+        this.log.warn({ node: this.node }, 'node answered 415 to remote-write 2.0; sending it remote-write 1.0 from now on');
+        return this.post(rec);
+      }
       if (status >= 200 && status < 300) {
         await res.body.dump();
+        if (v2) this.checkWritten(res.headers['x-prometheus-remote-write-samples-written'], v2.samples);
         return { ok: true };
       }
       const text = (await res.body.text().catch(() => '')).slice(0, 300).trim();
@@ -268,6 +285,19 @@ export class RemoteWriteSender {
       const timeout = e.code === 'UND_ERR_HEADERS_TIMEOUT' || e.code === 'UND_ERR_BODY_TIMEOUT' || e.code === 'UND_ERR_CONNECT_TIMEOUT';
       return { ok: false, permanent: false, status: 0, reason: `${timeout ? 'timeout' : 'network error'}: ${e.code ?? ''} ${e.message ?? String(err)}`.trim() };
     }
+  }
+
+  private toV2(rec: SpoolRecord): { body: Buffer; samples: number } {
+    const out = (this.v2Encoder ??= new Prw2Encoder()).encode(snappyUncompress(rec.data, MAX_BATCH_RAW_BYTES * 4));
+    return { body: snappyCompress(out.body), samples: out.samples };
+  }
+
+  /** A 2.0 node says how much it stored; what it did not is counted, never silently lost. */
+  private checkWritten(header: string | string[] | undefined, sent: number): void {
+    const written = Number(Array.isArray(header) ? header[0] : header);
+    if (header === undefined || !Number.isFinite(written) || written >= sent) return;
+    this.metrics.nodeRejectedSamples.inc({ node: this.node }, sent - written);
+    this.log.warn({ node: this.node, sent, written }, 'node stored fewer samples than sent (remote-write 2.0 Written header)');
   }
 
   private setState(state: NodeState): void {

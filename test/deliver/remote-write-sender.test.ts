@@ -150,3 +150,34 @@ t.test('several records in flight: the checkpoint still moves strictly in order'
   t.ok(delivered(sink).indexOf(0) > 0, `record 0 (retried) arrived after others (${delivered(sink)})`);
   t.ok(commits.every((c) => c >= spool.records[0]!.nextOffset), 'nothing committed before record 0 was acknowledged');
 });
+
+t.test('-remoteWrite.protocol=2 sends 2.0, and falls back to 1.0 for good on a 415', async (t) => {
+  const { sink, spool, sender } = await setup(t, '/api/v1/write', { protocol: 2 });
+  // A node that does not take 2.0.
+  let type = '';
+  let v2Posts = 0;
+  sink.onHeaders = (h) => (type = String(h['content-type'] ?? ''));
+  sink.decide = () => (type.includes('write.v2') ? (v2Posts++, { status: 415 }) : undefined);
+  await spool.append(rec(0));
+  sender.start();
+  await until(() => delivered(sink).length === 1);
+  t.equal(v2Posts, 1, 'the first request was remote-write 2.0 and got 415');
+  t.equal(sink.received[0]!.headers['content-type'], 'application/x-protobuf', 'the same record then went as 1.0');
+  t.equal(sender.snapshot().protocol, 1);
+  await spool.append(rec(1));
+  await until(() => delivered(sink).length === 2);
+  t.equal(v2Posts, 1, 'and 1.0 from then on');
+});
+
+t.test('-remoteWrite.protocol=2 to a node that takes it', async (t) => {
+  const { sink, spool, sender } = await setup(t, '/api/v1/write', { protocol: 2 });
+  await spool.append(rec(7));
+  sender.start();
+  await until(() => sink.received.length === 1);
+  const r = sink.received[0]!;
+  t.equal(r.headers['content-type'], 'application/x-protobuf;proto=io.prometheus.write.v2.Request');
+  t.equal(r.headers['x-prometheus-remote-write-version'], '2.0.0');
+  const body = snappyUncompress(r.body, 1 << 20);
+  t.ok(body.includes(Buffer.from('m')) && body.includes(Buffer.from('7')), 'the 2.0 body carries the series');
+  t.equal(sender.snapshot().protocol, 2);
+});

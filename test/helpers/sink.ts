@@ -17,6 +17,8 @@ export class Sink {
   readonly script: Behaviour[] = [];
   /** Decides the answer from the body, after the script is used up (undefined: 204). */
   decide: ((body: Buffer) => Behaviour | undefined) | undefined;
+  /** Sees each request's headers before it is answered. */
+  onHeaders: ((headers: IncomingMessage['headers']) => void) | undefined;
   attempts = 0;
   private server!: Server;
   url = '';
@@ -27,6 +29,7 @@ export class Sink {
       req.on('data', (c: Buffer) => chunks.push(c));
       req.on('end', () => {
         this.attempts++;
+        this.onHeaders?.(req.headers);
         const b = this.script.shift() ?? this.decide?.(Buffer.concat(chunks));
         if (b === 'reset') return req.socket.destroy();
         if (b === 'stall') return; // never answers
