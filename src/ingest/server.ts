@@ -138,36 +138,29 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
     const handler = checkAccepting();
     const encoding = remoteWriteEncoding(req);
     const format = remoteWriteFormat(req);
-    const protocol = protocolLabel(format, encoding);
+    const out = await admitted(req, handler, tenant, { encoding, format });
+    metrics.ingestDuration.observe(Number(process.hrtime.bigint() - started) / 1e9);
+    return sendWritten(reply, out);
+  };
+
+  /** Counts the body, waits for an insert slot, and writes. */
+  const admitted = async (req: FastifyRequest, handler: WriteHandler, tenant: Tenant, what: { encoding: WireEncoding; format: MessageFormat; receivedAtMs?: number }) => {
+    const protocol = protocolLabel(what.format, what.encoding);
     protocolOf.set(req, protocol);
     const body = (req.body as Buffer | undefined) ?? Buffer.alloc(0);
     metrics.ingestBytes.inc({ protocol }, body.length);
     const release = await deps.admission.acquire();
-    let out;
     try {
-      out = await handler.write(tenant, { body, encoding, format });
+      return await handler.write(tenant, { body, ...what });
     } finally {
       release();
     }
-    metrics.ingestDuration.observe(Number(process.hrtime.bigint() - started) / 1e9);
-    return sendWritten(reply, out);
   };
 
   const importBody = async (req: FastifyRequest, reply: FastifyReply, tenant: Tenant, format: MessageFormat) => {
     const started = process.hrtime.bigint();
     const handler = checkAccepting();
-    const encoding = importEncoding(req);
-    const protocol = protocolLabel(format, encoding);
-    protocolOf.set(req, protocol);
-    const body = (req.body as Buffer | undefined) ?? Buffer.alloc(0);
-    metrics.ingestBytes.inc({ protocol }, body.length);
-    const release = await deps.admission.acquire();
-    let out;
-    try {
-      out = await handler.write(tenant, { body, encoding, format, receivedAtMs: Date.now() });
-    } finally {
-      release();
-    }
+    const out = await admitted(req, handler, tenant, { encoding: importEncoding(req), format, receivedAtMs: Date.now() });
     if (out.badLines > 0) {
       // As vminsert does: the usable lines are kept, the others logged and counted.
       req.log.warn({ path: req.url, badLines: out.badLines, first: out.firstBadLine }, 'import: skipped lines that could not be parsed');
