@@ -14,6 +14,7 @@ import type { SpoolLock } from './lock.js';
 import { FileNodeSpool, NODE_FILE } from './node-spool.js';
 import type { NodeSpoolOptions, RecoveryReport, SpoolLog } from './node-spool.js';
 import type { SpoolOptions } from './types.js';
+import { redact } from '../config/redact.js';
 
 /** The directory name of a node's queue: stable for the identity string exactly as configured. */
 export function nodeDirName(nodeId: string): string {
@@ -58,6 +59,8 @@ export async function openSpools(opts: SpoolOptions & Partial<NodeSpoolOptions>,
       if (spools.has(id)) continue;
       const name = nodeDirName(id);
       wanted.add(name);
+      // A large backlog takes a while to verify: say which queue is being read.
+      log?.info({ node: redact(id), dir: `${opts.path}/${name}`, segments: countSegments(`${opts.path}/${name}`) }, 'recovering spool');
       const spool = await FileNodeSpool.open(`${opts.path}/${name}`, id, { ...opts, log: opts.log ?? log });
       spools.set(id, spool);
       reports.nodes.push(spool.recovery);
@@ -93,4 +96,12 @@ export async function closeSpools(set: SpoolSet | Map<string, FileNodeSpool>): P
   locks.delete(spools);
   const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
   if (failed) throw failed.reason;
+}
+
+function countSegments(dir: string): number {
+  try {
+    return fs.readdirSync(dir).filter((f) => /^[0-9a-f]{16}$/.test(f)).length;
+  } catch {
+    return 0;
+  }
 }
