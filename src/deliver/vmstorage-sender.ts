@@ -40,6 +40,9 @@ import { Pacer } from './pacer.js';
 import type { NodeState, SenderSnapshot } from './remote-write-sender.js';
 
 /** RemoteWriteSender's states plus 'read-only': the node answers but refuses data. */
+/** Pending records past which a lagging node gets records joined into full packets. */
+const BATCH_WHEN_BEHIND = 16;
+
 export type VmstorageNodeState = NodeState | 'read-only';
 
 export interface VmstorageSenderSnapshot extends Omit<SenderSnapshot, 'state'> {
@@ -168,10 +171,43 @@ export class VmstorageSender {
         await Promise.race([this.spool.waitForData(cursor), this.aborted]);
         continue;
       }
-      if (!(await this.deliver(rec))) return;
-      await this.spool.commit(rec.nextOffset);
-      cursor = rec.nextOffset;
+      const batch = await this.gather(rec);
+      if (!(await this.deliver(batch))) return;
+      await this.spool.commit(batch.nextOffset);
+      cursor = batch.nextOffset;
     }
+  }
+
+  /**
+   * When the node is behind (a backlog of more than BATCH_WHEN_BEHIND records), records
+   * waiting behind `first` join it up to one packet: rows carry their own tenant, so they
+   * concatenate freely, and a backlog of many small requests replays in full packets instead
+   * of one round trip each. A node that keeps up still gets one packet per record.
+   */
+  private async gather(first: SpoolRecord): Promise<SpoolRecord> {
+    if (first.kind !== RecordKind.VmstorageRows || this.spool.stats().pendingRecords <= BATCH_WHEN_BEHIND) return first;
+    const parts: SpoolRecord[] = [first];
+    let bytes = first.data.length;
+    let next = first.nextOffset;
+    while (next < this.spool.writeOffset) {
+      const r = await this.spool.read(next);
+      if (r === null || r.kind !== RecordKind.VmstorageRows || bytes + r.data.length > this.maxPacketBytes) break;
+      parts.push(r);
+      bytes += r.data.length;
+      next = r.nextOffset;
+    }
+    if (parts.length === 1) return first;
+    let samples = 0;
+    let series = 0;
+    let minTs = Infinity;
+    let maxTs = -Infinity;
+    for (const p of parts) {
+      samples += p.samples;
+      series += p.series;
+      minTs = Math.min(minTs, p.minTs);
+      maxTs = Math.max(maxTs, p.maxTs);
+    }
+    return { ...first, data: Buffer.concat(parts.map((p) => p.data), bytes), samples, series, minTs, maxTs, nextOffset: next };
   }
 
   /** Sends one record until the node acked all of it, or sets it aside. False when stopping. */

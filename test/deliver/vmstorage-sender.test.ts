@@ -315,3 +315,14 @@ t.test('stop() during a stall returns promptly and commits nothing', async (t) =
   t.ok(Date.now() - started < 1000);
   t.same(spool.commits, []);
 });
+
+t.test('a node that is behind gets waiting records joined into full packets, in order', async (t) => {
+  const { fake, spool, sender } = await setup(t);
+  for (let i = 0; i < 40; i++) await spool.append(rec(i, 2));
+  sender.start();
+  await until(() => delivered(spool));
+  checkAtLeastOnceInOrder(t, spool, fake);
+  const dataPackets = fake.packets.filter((p) => p.payload.length > 0).length;
+  t.ok(dataPackets < 40, `40 waiting records went in ${dataPackets} packets`);
+  t.same(spool.violations, [], 'no record committed before its rows were acknowledged');
+});
