@@ -103,8 +103,8 @@ export const FLAGS: readonly FlagSpec[] = [
   {
     name: 'insert.maxBufferedBytes',
     type: 'bytes',
-    default: '256MiB',
-    help: 'Request body bytes all write requests together may be reading or holding. A request reserves its Content-Length before its body is read; past this budget it waits with the body left in the socket (so thousands of replaying vmagents cost queueing, not memory), then gets 503 with Retry-After.',
+    default: '64MiB',
+    help: 'Request body bytes all write requests together may be reading or holding. A request reserves its Content-Length before its body is read; past this budget it waits with the body left in the socket (so thousands of replaying vmagents cost queueing, not memory), then gets 503 with Retry-After. 64MiB keeps the insert slots busy with vmagent\'s blocks (a few hundred KiB to 8MiB each); it is raised to -maxInsertRequestSize when that is larger.',
   },
   {
     name: 'insert.maxQueueDuration',
