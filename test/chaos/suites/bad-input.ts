@@ -44,12 +44,6 @@ const PEAK_FACTOR = 8;
 /** After the storms and a short rest, RSS must be back under this multiple. */
 const END_FACTOR = 3;
 
-/** Reported; the CI test carries these as tap todos until the fix lands. */
-const AMPLIFIER_ISSUE =
-  'the remote-write 1.0 decoder grows per-series/per-label index arrays to the entry count of the body and keeps them: ~1.5 MB of 2-byte empty TimeSeries (16 M entries) costs > 1 GiB RSS, kept after the request, and blocks the event loop for seconds; cap entries per request (e.g. by -maxInsertRequestSize / smallest entry, or a -maxSeriesPerRequest) and shrink the arrays after an outlier';
-const BAD_URL_ISSUE =
-  'fastify answers a path with invalid percent-encoding itself (400 FST_ERR_BAD_URL JSON), bypassing the SPW_ERR_ error handler and spillway_ingest_rejected_requests_total; map it with the frameworkErrors option';
-
 interface Shot {
   path: string;
   headers: Record<string, string>;
@@ -416,7 +410,7 @@ export async function badInput(opts: SuiteOptions): Promise<SuiteResult> {
     rep.check('Spillway alive after every storm (no crash)', sw.proc.running, sw.proc.running ? 'running' : sw.proc.describeExit());
     rep.check('/health 200 and a valid request 204 after each storm', afterStormFailures === 0, `${rows.length - afterStormFailures}/${rows.length} storms`);
     rep.check('every answer documented (204/400/413/415, SPW_ERR_ body on 4xx)', unexpected.length === 0, unexpected.length === 0 ? '0 undocumented' : unexpected.join(' | '));
-    rep.check('every refusal counted in spillway_ingest_rejected_requests_total', counted >= refusals - badUrls.length + badUrlOk && counted <= refusals, `${fmt.int(counted)} counted / ${fmt.int(refusals)} refused (of which ${badUrls.length - badUrlOk} bad-URL answers from the framework)`);
+    rep.check('every refusal counted in spillway_ingest_rejected_requests_total', counted === refusals, `${fmt.int(counted)} counted / ${fmt.int(refusals)} refused`);
     rep.check(`peak RSS during the storms under ${PEAK_FACTOR}× the warmed-up RSS`, peak < PEAK_FACTOR * baseline, `${fmt.mib(peak)} vs ${fmt.mib(baseline)} (${(peak / baseline).toFixed(1)}×)`);
     rep.check(`RSS after the storms under ${END_FACTOR}× the warmed-up RSS`, end < END_FACTOR * baseline, `${fmt.mib(end)} (${(end / baseline).toFixed(1)}×)`);
     rep.table(
@@ -429,10 +423,9 @@ export async function badInput(opts: SuiteOptions): Promise<SuiteResult> {
       `amplifiers: peak RSS under ${PEAK_FACTOR}× the warmed-up RSS`,
       ampPeak < PEAK_FACTOR * baseline,
       `${fmt.mib(ampPeak)} (${(ampPeak / baseline).toFixed(1)}×), ${fmt.mib(ampEnd)} kept after`,
-      AMPLIFIER_ISSUE,
     );
-    rep.info('amplifiers: longest /health answer while one was decoded (event loop blocked)', fmt.ms(ampHealth));
-    rep.check('a write path with invalid percent-encoding gets 400 SPW_ERR_', badUrlOk === badUrls.length, badUrlAnswers.join(' / '), BAD_URL_ISSUE);
+    rep.check('amplifiers: /health answered within 2 s while one was decoded (event loop not blocked for long)', ampHealth < 2000, fmt.ms(ampHealth));
+    rep.check('a write path with invalid percent-encoding gets 400 SPW_ERR_', badUrlOk === badUrls.length, badUrlAnswers.join(' / '));
     if (saved > 0) rep.note(`bodies with undocumented answers saved under ${reproDir} (<seed>-<n>.bin + .json with path, headers and answer); replay: curl -sv --data-binary @<file>.bin -H 'Content-Encoding: snappy' http://127.0.0.1:8480<path>`);
     if (!sw.proc.running) rep.note(`Spillway log tail:\n${sw.output().slice(-3000)}`);
   } catch (err) {

@@ -10,7 +10,8 @@
 // With -spool.fsync=always every append whose promise resolved before the crash must be
 // there, intact, in order. With an interval, acknowledged appends can be lost; the suite
 // measures how many and how old they were, and checks the age stays within the interval
-// plus the fsync time (what the README promises), not that nothing is lost.
+// plus the fsync time (what the README promises), not that nothing is lost. A last run on a
+// slow disk checks the same promise directly: once writes stop, everything gets fsync'd.
 //
 // Not modelled: a checkpoint rename or a segment unlink undone by the crash. Both follow an
 // fsync'd directory, and undoing them would only re-send delivered records.
@@ -26,8 +27,8 @@ import { Rng, percentile, sized, sleep, type SuiteOptions } from '../lib/common.
 import { Report, fmt, type SuiteResult } from '../lib/report.js';
 
 const SIZES = {
-  ci: { rounds: 30, appenders: 4, minRoundMs: 30, maxRoundMs: 250, intervalMs: 100 },
-  long: { rounds: 300, appenders: 8, minRoundMs: 30, maxRoundMs: 600, intervalMs: 100 },
+  ci: { rounds: 30, appenders: 4, minRoundMs: 30, maxRoundMs: 250, intervalMs: 100, slowDiskMs: 1500 },
+  long: { rounds: 150, appenders: 8, minRoundMs: 30, maxRoundMs: 600, intervalMs: 100, slowDiskMs: 10_000 },
 };
 
 const SEGMENT = /^[0-9a-f]{16}$/;
@@ -39,6 +40,9 @@ class DiskModel {
   /** Longest fsync since the last reset (only while recording). */
   roundSyncMax = 0;
   recording = false;
+  /** Extra time every fdatasync takes (a slow disk); what it covers is fixed when it is called. */
+  constructor(private readonly syncDelayMs = 0) {}
+
   /** Start times of the fsyncs running now. */
   private readonly running = new Set<number>();
 
@@ -93,6 +97,7 @@ class DiskModel {
       const t0 = performance.now();
       this.running.add(t0);
       try {
+        if (this.syncDelayMs > 0) await sleep(this.syncDelayMs);
         await fh.datasync();
       } finally {
         this.running.delete(t0);
@@ -394,6 +399,44 @@ async function runMode(fsync: 'always' | number, p: ReturnType<typeof sized<(typ
   return res;
 }
 
+/** Reported; the CI test carries it as a tap todo until the fix lands. */
+export const ROTATION_SYNC_ISSUE =
+  'interval fsync: when a segment rotates while its fdatasync is in flight, syncDirty() closes it after that sync (s !== cur) and the next pass skips it (!s.wfh), so the records written to it during the sync are never fsync\'d (kernel writeback only): their loss window is unbounded, not the interval. Keep the writer open, or sync again, when the segment grew since its sync began';
+
+/**
+ * Interval mode on a slow disk (every fdatasync 30 ms) with small segments that rotate
+ * often: once appends stop and the interval plus two syncs have passed, every acknowledged
+ * byte must have been fsync'd.
+ */
+async function slowDiskQuiet(ms: number): Promise<{ appends: number; segments: number; unsynced: number; bytes: number; example: string }> {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'spillway-chaos-slowdisk-'));
+  const model = new DiskModel(30);
+  const spool = await FileNodeSpool.open(dir, 'node-a', { ...spoolOpts(dir, { fsync: 50, segmentSize: 16 * 1024 }), io: model.io });
+  let seq = 1;
+  try {
+    const end = Date.now() + ms;
+    while (Date.now() < end) {
+      await spool.appendAt(rec(seq++, 1000));
+      await sleep(2);
+    }
+    await sleep(50 + 2 * 30 + 500);
+    let unsynced = 0;
+    let bytes = 0;
+    let example = '';
+    for (const [p, f] of model.files) {
+      if (f.synced < f.written) {
+        unsynced++;
+        bytes += f.written - f.synced;
+        example ||= `${path.basename(p)}: ${f.written - f.synced} of ${f.written} bytes`;
+      }
+    }
+    return { appends: seq - 1, segments: model.files.size, unsynced, bytes, example };
+  } finally {
+    await spool.close().catch(() => {});
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 export async function powerLoss(opts: SuiteOptions): Promise<SuiteResult> {
   const p = sized(opts, SIZES);
   const rep = new Report('power loss: un-synced writes cut at a crash, spool recovered and checked', `${opts.size}, ${p.rounds} crashes per mode`);
@@ -430,6 +473,14 @@ export async function powerLoss(opts: SuiteOptions): Promise<SuiteResult> {
       `${interval.mode}: every lost append younger than interval + fsync time (per crash)`,
       interval.worstOverBound <= 0,
       `worst: ${interval.worstBound}`,
+      ROTATION_SYNC_ISSUE,
+    );
+    const quiet = await slowDiskQuiet(p.slowDiskMs);
+    rep.check(
+      '50ms on a slow disk (30 ms fsync), 16 KiB segments: every acknowledged byte fsync\'d once writes stop',
+      quiet.unsynced === 0,
+      `${quiet.unsynced} of ${quiet.segments} segments keep ${quiet.bytes} acknowledged bytes never fsync'd after ${quiet.appends} appends${quiet.example ? ` (e.g. ${quiet.example})` : ''}`,
+      ROTATION_SYNC_ISSUE,
     );
     rep.note('dropped directory entries are modelled for segments created after the last fsync; undone checkpoint renames and unlinks are not (they follow an fsync\'d directory and would only re-send).');
   } catch (err) {
