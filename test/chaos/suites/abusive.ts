@@ -40,7 +40,7 @@ const OFFERED_SHARE = 0.25;
 
 /** A bug this suite found (reported). */
 export const BUDGET_LEAK =
-  '-insert.maxBufferedBytes leaks: a write that gives up while queued for the budget (client timeout or disconnect) fires onRequestAbort before its reservation exists (no-op), then is granted the bytes later and never releases them; once leaks add up to the budget every write waits -insert.maxQueueDuration and gets 503 SPW_ERR_OVERLOADED until restart. Cancel the waiter on abort (AbortSignal into acquire()) or release at once when the grant finds the request aborted';
+  '-insert.maxBufferedBytes leaks: after writes that gave up (client timeout or disconnect) while queued for the budget, the budget never comes back and every write waits -insert.maxQueueDuration and gets 503 SPW_ERR_OVERLOADED until restart. Likely cause: onRequestAbort runs while the request still waits in acquire(), releases nothing, and the later grant reserves bytes for a request nobody answers. Cancel the waiter on abort (pass an AbortSignal to acquire()), or release at once when the grant finds the request aborted';
 
 /** The protections this suite found missing, for the report and the CI skip reason. */
 export const NEEDED = {
