@@ -39,35 +39,46 @@ export class Admission {
 
   /**
    * Resolves with a release function once `units` are free (a request larger than the whole
-   * capacity waits for all of it); throws SPW_ERR_OVERLOADED after the queue wait.
+   * capacity waits for all of it); throws SPW_ERR_OVERLOADED after the queue wait. When
+   * `signal` aborts (the client went away) a waiting request leaves the queue and nothing
+   * is ever granted to it, so no units can be held by a request nobody will release.
    */
-  acquire(units = 1): Promise<() => void> {
+  acquire(units = 1, signal?: AbortSignal): Promise<() => void> {
     const want = Math.min(Math.max(0, units), this.capacity);
+    if (signal?.aborted) return Promise.reject(new SpillwayError('SPW_ERR_OVERLOADED', 'the client left while waiting'));
     // First come, first served: nobody overtakes a waiter, or large requests would starve.
     if (this.waiting.length === 0 && this.used + want <= this.capacity) {
       this.used += want;
       return Promise.resolve(this.releaser(want));
     }
     return new Promise((resolve, reject) => {
+      const leave = (err: SpillwayError) => {
+        clearTimeout(entry.timer);
+        signal?.removeEventListener('abort', onAbort);
+        const i = this.waiting.indexOf(entry);
+        if (i >= 0) this.waiting.splice(i, 1);
+        reject(err);
+        this.grantWaiting(); // the head may have been the one blocking smaller requests
+      };
+      const onAbort = () => leave(new SpillwayError('SPW_ERR_OVERLOADED', 'the client left while waiting'));
       const entry: Waiter = {
         units: want,
         grant: () => {
           clearTimeout(entry.timer);
+          signal?.removeEventListener('abort', onAbort);
           this.used += want;
           resolve(this.releaser(want));
         },
         timer: setTimeout(() => {
-          const i = this.waiting.indexOf(entry);
-          if (i >= 0) this.waiting.splice(i, 1);
           this.refused++;
-          reject(
+          leave(
             new SpillwayError('SPW_ERR_OVERLOADED', `${this.what} stayed at ${this.capacity} for ${this.maxQueueMs} ms`, {
               retryAfter: Math.max(1, Math.ceil(this.maxQueueMs / 1000)),
             }),
           );
-          this.grantWaiting(); // the head may have been the one blocking smaller requests
         }, this.maxQueueMs),
       };
+      signal?.addEventListener('abort', onAbort, { once: true });
       this.waiting.push(entry);
     });
   }

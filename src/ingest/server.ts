@@ -108,19 +108,26 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
   const budget = deps.bodyBudget;
   if (budget) {
     const held = new WeakMap<FastifyRequest, () => void>();
+    const waiting = new WeakMap<FastifyRequest, AbortController>();
     app.addHook('onRequest', async (req) => {
       if ((req.routeOptions.config as Partial<RouteConfig> | undefined)?.write !== true) return;
       const declared = Number(req.headers['content-length']);
       // Over the limit it is refused (413) without being read; without a length, assume the limit.
       const size = Number.isFinite(declared) ? (declared > deps.maxInsertRequestSize ? 0 : declared) : deps.maxInsertRequestSize;
-      held.set(req, await budget.acquire(size));
+      const gone = new AbortController();
+      waiting.set(req, gone);
+      held.set(req, await budget.acquire(size, gone.signal));
     });
-    const release = async (req: FastifyRequest) => {
+    app.addHook('onResponse', async (req) => {
       held.get(req)?.();
       held.delete(req);
-    };
-    app.addHook('onResponse', release);
-    app.addHook('onRequestAbort', release);
+    });
+    // A client that leaves while still queued must take its place in the queue with it.
+    app.addHook('onRequestAbort', async (req) => {
+      waiting.get(req)?.abort();
+      held.get(req)?.();
+      held.delete(req);
+    });
   }
 
   // The protocol label of a write request, once its headers are read (the route's default otherwise).

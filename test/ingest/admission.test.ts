@@ -25,3 +25,20 @@ t.test('at most N at once; the rest wait in order; refused with Retry-After afte
   t.equal(a.inFlight, 0);
   t.equal(a.queued, 0);
 });
+
+t.test('a waiter that leaves gives its place back; nothing is granted to it later', async (t) => {
+  const a = new Admission(10, 5_000, 'bytes');
+  const first = await a.acquire(10);
+  const gone = new AbortController();
+  const leaving = a.acquire(10, gone.signal);
+  const staying = a.acquire(4);
+  gone.abort();
+  await t.rejects(leaving, { code: 'SPW_ERR_OVERLOADED' });
+  t.equal(a.queued, 1, 'only the staying request waits');
+  first();
+  const rel = await staying;
+  t.equal(a.inFlight, 4, 'the units went to the request that stayed, none to the one that left');
+  rel();
+  t.equal(a.inFlight, 0, 'nothing leaked');
+  await t.rejects(a.acquire(1, gone.signal), { code: 'SPW_ERR_OVERLOADED' }, 'an already aborted request is not queued');
+});
