@@ -12,6 +12,7 @@ import { snappyCompress, snappyConcat, snappyDeclaredLength, snappyUncompress } 
 import { Prw2Encoder } from '../protocol/prw2/encode.js';
 import { RecordKind, type NodeSpool, type SpoolRecord } from '../spool/types.js';
 import { Backoff, parseRetryAfter } from './backoff.js';
+import { gatherWaiting, mergeRecords } from './batch.js';
 import { DeadLetterFile } from './dead-letter.js';
 import { Pacer } from './pacer.js';
 
@@ -168,31 +169,22 @@ export class RemoteWriteSender {
    */
   private async gather(first: SpoolRecord): Promise<Batch> {
     if (first.kind !== RecordKind.PrwSnappy) return first;
-    const parts: SpoolRecord[] = [first];
     let raw = snappyDeclaredLength(first.data);
-    let next = first.nextOffset;
-    while (parts.length < MAX_BATCH_RECORDS && next < this.spool.writeOffset) {
-      const r = await this.spool.read(next);
-      if (r === null || r.kind !== first.kind || r.accountID !== first.accountID || r.projectID !== first.projectID) break;
-      const len = snappyDeclaredLength(r.data);
-      if (raw + len > MAX_BATCH_RAW_BYTES) break;
-      parts.push(r);
-      raw += len;
-      next = r.nextOffset;
-    }
+    const parts = await gatherWaiting(
+      this.spool,
+      first,
+      (r) => {
+        if (r.kind !== first.kind || r.accountID !== first.accountID || r.projectID !== first.projectID) return false;
+        const len = snappyDeclaredLength(r.data);
+        if (raw + len > MAX_BATCH_RAW_BYTES) return false;
+        raw += len;
+        return true;
+      },
+      MAX_BATCH_RECORDS,
+    );
     if (parts.length === 1) return first;
-    let samples = 0;
-    let series = 0;
-    let minTs = Infinity;
-    let maxTs = -Infinity;
-    for (const p of parts) {
-      samples += p.samples;
-      series += p.series;
-      minTs = Math.min(minTs, p.minTs);
-      maxTs = Math.max(maxTs, p.maxTs);
-    }
     // Joined as compressed blocks: no decompression, no second compression.
-    return { ...first, data: snappyConcat(parts.map((p) => p.data)), samples, series, minTs, maxTs, nextOffset: next, parts };
+    return { ...mergeRecords(parts, snappyConcat(parts.map((p) => p.data))), parts };
   }
 
   /** Sends one record until the node takes it or refuses it for good. False when stopping. */

@@ -34,6 +34,7 @@ import {
   writeWithDeadline,
 } from '../protocol/vmstorage/packet.js';
 import { RecordKind, type NodeSpool, type SpoolRecord } from '../spool/types.js';
+import { gatherWaiting, mergeRecords } from './batch.js';
 import { Backoff } from './backoff.js';
 import { DeadLetterFile } from './dead-letter.js';
 import { Pacer } from './pacer.js';
@@ -186,28 +187,14 @@ export class VmstorageSender {
    */
   private async gather(first: SpoolRecord): Promise<SpoolRecord> {
     if (first.kind !== RecordKind.VmstorageRows || this.spool.stats().pendingRecords <= BATCH_WHEN_BEHIND) return first;
-    const parts: SpoolRecord[] = [first];
     let bytes = first.data.length;
-    let next = first.nextOffset;
-    while (next < this.spool.writeOffset) {
-      const r = await this.spool.read(next);
-      if (r === null || r.kind !== RecordKind.VmstorageRows || bytes + r.data.length > this.maxPacketBytes) break;
-      parts.push(r);
+    const parts = await gatherWaiting(this.spool, first, (r) => {
+      if (r.kind !== RecordKind.VmstorageRows || bytes + r.data.length > this.maxPacketBytes) return false;
       bytes += r.data.length;
-      next = r.nextOffset;
-    }
+      return true;
+    });
     if (parts.length === 1) return first;
-    let samples = 0;
-    let series = 0;
-    let minTs = Infinity;
-    let maxTs = -Infinity;
-    for (const p of parts) {
-      samples += p.samples;
-      series += p.series;
-      minTs = Math.min(minTs, p.minTs);
-      maxTs = Math.max(maxTs, p.maxTs);
-    }
-    return { ...first, data: Buffer.concat(parts.map((p) => p.data), bytes), samples, series, minTs, maxTs, nextOffset: next };
+    return mergeRecords(parts, Buffer.concat(parts.map((p) => p.data), bytes));
   }
 
   /** Sends one record until the node acked all of it, or sets it aside. False when stopping. */
