@@ -701,7 +701,9 @@ export class FileNodeSpool implements NodeSpool {
           this.counters.ioErrors++;
           this.log.error({ node: this.nodeId, err, file: s.path }, 'spool fsync failed; records of the last interval may not survive a power loss');
         }
-        if (s !== this.cur) {
+        // A segment that grew while this sync ran (and may have rotated meanwhile) is back in
+        // `dirty`: keep its writer open so the next pass syncs those bytes before closing it.
+        if (s !== this.cur && !this.dirty.has(s)) {
           const fh = s.wfh;
           s.wfh = null;
           await fh.close().catch(() => {});

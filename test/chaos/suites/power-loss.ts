@@ -399,10 +399,6 @@ async function runMode(fsync: 'always' | number, p: ReturnType<typeof sized<(typ
   return res;
 }
 
-/** Reported; the CI test carries it as a tap todo until the fix lands. */
-export const ROTATION_SYNC_ISSUE =
-  'interval fsync: when a segment rotates while its fdatasync is in flight, syncDirty() closes it after that sync (s !== cur) and the next pass skips it (!s.wfh), so the records written to it during the sync are never fsync\'d (kernel writeback only): their loss window is unbounded, not the interval. Keep the writer open, or sync again, when the segment grew since its sync began';
-
 /**
  * Interval mode on a slow disk (every fdatasync 30 ms) with small segments that rotate
  * often: once appends stop and the interval plus two syncs have passed, every acknowledged
@@ -473,14 +469,12 @@ export async function powerLoss(opts: SuiteOptions): Promise<SuiteResult> {
       `${interval.mode}: every lost append younger than interval + fsync time (per crash)`,
       interval.worstOverBound <= 0,
       `worst: ${interval.worstBound}`,
-      ROTATION_SYNC_ISSUE,
     );
     const quiet = await slowDiskQuiet(p.slowDiskMs);
     rep.check(
       '50ms on a slow disk (30 ms fsync), 16 KiB segments: every acknowledged byte fsync\'d once writes stop',
       quiet.unsynced === 0,
       `${quiet.unsynced} of ${quiet.segments} segments keep ${quiet.bytes} acknowledged bytes never fsync'd after ${quiet.appends} appends${quiet.example ? ` (e.g. ${quiet.example})` : ''}`,
-      ROTATION_SYNC_ISSUE,
     );
     rep.note('dropped directory entries are modelled for segments created after the last fsync; undone checkpoint renames and unlinks are not (they follow an fsync\'d directory and would only re-send).');
   } catch (err) {
