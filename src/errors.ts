@@ -100,6 +100,11 @@ export const ERRORS = {
     retryable: true,
     hint: 'too many concurrent inserts; the client retries after Retry-After; if this persists, add Spillway replicas or raise -maxConcurrentInserts',
   },
+  SPW_ERR_BODY_TOO_SLOW: {
+    status: 408,
+    retryable: true,
+    hint: 'the request body arrived slower than -insert.minBodyRate after it was admitted, while holding part of -insert.maxBufferedBytes; the client retries it. If a real client on a slow link gets this, lower -insert.minBodyRate or its batch size (vmagent -remoteWrite.maxBlockSize)',
+  },
   SPW_ERR_BAD_PATH: {
     status: 400,
     retryable: false,

@@ -6,7 +6,8 @@ import { destination, pino, type Logger } from 'pino';
 import { loadConfig, readNodesFile, type Config } from './config/load.js';
 import { helpText } from './config/parse.js';
 import { SpillwayError, isSpillwayError } from './errors.js';
-import { buildServer } from './ingest/server.js';
+import { buildServer, listenBacklog } from './ingest/server.js';
+import { BodyRateGuard } from './ingest/body-rate.js';
 import { Admission } from './ingest/admission.js';
 import { Auth } from './ingest/auth.js';
 import { redact } from './config/redact.js';
@@ -74,21 +75,25 @@ export async function start(config: Config, log: Logger): Promise<Running> {
   metrics.setPhaseSource(() => lifecycle.current);
   const admission = new Admission(config.maxConcurrentInserts, config.insertMaxQueueMs);
   const bodyBudget = new Admission(Math.max(config.insertMaxBufferedBytes, config.maxInsertRequestSize), config.insertMaxQueueMs, 'buffered request bytes');
-  const app = buildServer({ writeHandler: () => writeHandler, admission, bodyBudget, auth: new Auth(config.httpAuth), tls: config.tls, lifecycle, metrics, logger: log, maxInsertRequestSize: config.maxInsertRequestSize });
+  const bodyRate = new BodyRateGuard(config.insertMinBodyRate);
+  const app = buildServer({ writeHandler: () => writeHandler, admission, bodyBudget, bodyRate, auth: new Auth(config.httpAuth), tls: config.tls, lifecycle, metrics, logger: log, maxInsertRequestSize: config.maxInsertRequestSize });
   registerObserveRoutes(app, { lifecycle, metrics, status: () => status.doc() });
 
+  // The accept queue must hold a reconnect storm of thousands of vmagents while the event
+  // loop is busy; Node's default (511) resets the rest. Use what the kernel allows.
+  const backlog = listenBacklog();
   let host = config.listen.host;
   try {
-    await app.listen({ host, port: config.listen.port });
+    await app.listen({ host, port: config.listen.port, backlog });
   } catch (err) {
     // A host without IPv6 cannot bind "::"; every-interface then means 0.0.0.0.
     if (host !== '::' || (err as { code?: string }).code !== 'EAFNOSUPPORT') throw err;
     host = '0.0.0.0';
-    await app.listen({ host, port: config.listen.port });
+    await app.listen({ host, port: config.listen.port, backlog });
   }
   const addr = app.server.address();
   const port = typeof addr === 'object' && addr ? addr.port : config.listen.port;
-  log.info({ addr: `${host}:${port}` }, 'listening; recovering spools (not ready yet)');
+  log.info({ addr: `${host}:${port}`, backlog }, 'listening; recovering spools (not ready yet)');
 
   let opened;
   try {

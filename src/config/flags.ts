@@ -107,6 +107,12 @@ export const FLAGS: readonly FlagSpec[] = [
     help: 'Request body bytes all write requests together may be reading or holding. A request reserves its Content-Length before its body is read; past this budget it waits with the body left in the socket (so thousands of replaying vmagents cost queueing, not memory), then gets 503 with Retry-After. 64MiB keeps the insert slots busy with vmagent\'s blocks (a few hundred KiB to 8MiB each); it is raised to -maxInsertRequestSize when that is larger.',
   },
   {
+    name: 'insert.minBodyRate',
+    type: 'bytes',
+    default: '64KiB',
+    help: 'Bytes per second a write body must arrive at, on average, from one second after it was admitted to -insert.maxBufferedBytes; a slower body gets 408 and its reservation goes to the next request (the client retries). Stops a few trickling clients that declare large bodies from holding the budget every other write waits for. 64KiB/s is far below any LAN or WAN link a vmagent pushes over; 0 turns the check off.',
+  },
+  {
     name: 'insert.maxQueueDuration',
     type: 'duration',
     default: '1m',

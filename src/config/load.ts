@@ -60,6 +60,8 @@ export interface Config {
   maxConcurrentInserts: number;
   insertMaxBufferedBytes: number;
   insertMaxQueueMs: number;
+  /** Bytes/s a write body must keep up once admitted (-insert.minBodyRate); 0 = off. */
+  insertMinBodyRate: number;
   limits: Readonly<SeriesLimits>;
   spool: Readonly<SpoolOptions>;
   sender: Readonly<SenderOptions>;
@@ -123,6 +125,7 @@ function buildConfig(raw: RawFlags): Config {
     maxConcurrentInserts: int('maxConcurrentInserts', 1),
     insertMaxBufferedBytes: bytes('insert.maxBufferedBytes'),
     insertMaxQueueMs: ms('insert.maxQueueDuration'),
+    insertMinBodyRate: bytes('insert.minBodyRate'),
     limits: Object.freeze({
       maxLabelsPerTimeseries: int('maxLabelsPerTimeseries', 1),
       maxLabelNameLen: int('maxLabelNameLen', 1),

@@ -2,6 +2,7 @@
 // (DESIGN.md §6). vmagent drops a block on 400/409/415 and retries anything else, so a status
 // here decides whether data is retried or given up: only what can never succeed gets a 4xx.
 
+import { readFileSync } from 'node:fs';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import { SpillwayError, isSpillwayError } from '../errors.js';
@@ -20,6 +21,7 @@ import {
   type Tenant,
 } from './paths.js';
 import type { Admission } from './admission.js';
+import type { BodyRateGuard } from './body-rate.js';
 import { tenantOfPath, type Auth } from './auth.js';
 import { protocolLabel, type MessageFormat, type WireEncoding, type WriteHandler, type WriteOutcome } from './write-handler.js';
 
@@ -33,6 +35,8 @@ export interface ServerDeps {
   admission: Admission;
   /** Bounds request body bytes being read or held (-insert.maxBufferedBytes). */
   bodyBudget?: Admission;
+  /** Cuts write bodies that arrive slower than -insert.minBodyRate (408). */
+  bodyRate?: BodyRateGuard;
   /** Credentials required on every endpoint but health and readiness. */
   auth?: Auth;
   /** Serve HTTPS with this certificate and key (-tls). */
@@ -109,7 +113,19 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
   if (budget) {
     const held = new WeakMap<FastifyRequest, () => void>();
     const waiting = new WeakMap<FastifyRequest, AbortController>();
-    app.addHook('onRequest', async (req) => {
+    const watching = new WeakMap<FastifyRequest, () => void>();
+    const rate = deps.bodyRate;
+    const slowLogged = { at: 0, since: 0 };
+    const unwatch = (req: FastifyRequest) => {
+      watching.get(req)?.();
+      watching.delete(req);
+    };
+    const releaseHeld = (req: FastifyRequest) => {
+      unwatch(req);
+      held.get(req)?.();
+      held.delete(req);
+    };
+    app.addHook('onRequest', async (req, reply) => {
       if ((req.routeOptions.config as Partial<RouteConfig> | undefined)?.write !== true) return;
       const declared = Number(req.headers['content-length']);
       // Over the limit it is refused (413) without being read; without a length, assume the limit.
@@ -117,16 +133,44 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
       const gone = new AbortController();
       waiting.set(req, gone);
       held.set(req, await budget.acquire(size, gone.signal));
+      if (rate && size > 0) {
+        watching.set(
+          req,
+          rate.watch(req.raw.socket, (received, ms) => {
+            // The reservation goes to the next request now; this one's answer closes the
+            // connection, as the rest of its body will not be read.
+            releaseHeld(req);
+            const err = new SpillwayError(
+              'SPW_ERR_BODY_TOO_SLOW',
+              `${received} of ${Number.isFinite(declared) ? declared : 'an undeclared number of'} body bytes arrived in ${(ms / 1000).toFixed(1)} s, below -insert.minBodyRate=${rate.bytesPerSecond} bytes/s`,
+              { retryAfter: 1 },
+            );
+            metrics.ingestRejected.inc({ reason: 'body_too_slow' });
+            // One line per 10 s: a slowloris attack must not turn into a log flood.
+            const now = Date.now();
+            if (now - slowLogged.at >= 10_000) {
+              req.log.warn({ code: err.code, path: req.url, cutSinceLastLine: slowLogged.since }, err.message);
+              slowLogged.at = now;
+              slowLogged.since = 0;
+            } else slowLogged.since++;
+            if (reply.sent || reply.raw.headersSent) {
+              req.raw.socket.destroy();
+              return;
+            }
+            reply.raw.once('finish', () => req.raw.socket.destroy());
+            reply.header('Connection', 'close');
+            sendError(reply, err);
+          }),
+        );
+      }
     });
-    app.addHook('onResponse', async (req) => {
-      held.get(req)?.();
-      held.delete(req);
-    });
+    // The body is in: from here on its rate no longer matters.
+    app.addHook('preValidation', async (req) => unwatch(req));
+    app.addHook('onResponse', async (req) => releaseHeld(req));
     // A client that leaves while still queued must take its place in the queue with it.
     app.addHook('onRequestAbort', async (req) => {
       waiting.get(req)?.abort();
-      held.get(req)?.();
-      held.delete(req);
+      releaseHeld(req);
     });
   }
 
@@ -205,6 +249,22 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
     app.post(url, route('import-prometheus'), (req, reply) => importBody(req, reply, tenantOf(req), 'import-prometheus'));
   }
   return app;
+}
+
+/** Node's own listen backlog, kept where the kernel's limit cannot be read. */
+const NODE_DEFAULT_BACKLOG = 511;
+
+/**
+ * The listen backlog: the kernel's net.core.somaxconn (what the kernel would cap a larger
+ * value to anyway), as Go servers such as vminsert use. Linux only; elsewhere Node's default.
+ */
+export function listenBacklog(procFile = '/proc/sys/net/core/somaxconn'): number {
+  try {
+    const n = Number.parseInt(readFileSync(procFile, 'utf8').trim(), 10);
+    return Number.isFinite(n) && n > NODE_DEFAULT_BACKLOG ? n : NODE_DEFAULT_BACKLOG;
+  } catch {
+    return NODE_DEFAULT_BACKLOG;
+  }
 }
 
 function header(req: FastifyRequest, name: string): string {
