@@ -15,6 +15,7 @@ import { Backoff, parseRetryAfter } from './backoff.js';
 import { gatherWaiting, mergeRecords } from './batch.js';
 import { DeadLetterFile } from './dead-letter.js';
 import { Pacer } from './pacer.js';
+import { sleepUnlessAborted } from './sleep.js';
 
 export type NodeState = 'idle' | 'up' | 'down' | 'replaying';
 
@@ -55,7 +56,6 @@ export class RemoteWriteSender {
   private v2Encoder: Prw2Encoder | undefined;
   /** Records sent at once (-remoteWrite.maxInflightPerNode); 1 keeps strict order. */
   private readonly window: number;
-  private readonly sleepers = new Set<() => void>();
   private readonly pacer: Pacer;
   private readonly abort = new AbortController();
   private readonly aborted = new Promise<void>((resolve) => this.abort.signal.addEventListener('abort', () => resolve(), { once: true }));
@@ -101,7 +101,6 @@ export class RemoteWriteSender {
 
   async stop(): Promise<void> {
     this.abort.abort();
-    for (const wake of [...this.sleepers]) wake();
     await this.running;
     await this.pool.close().catch(() => this.pool.destroy());
     await this.deadLetter.close();
@@ -304,15 +303,7 @@ export class RemoteWriteSender {
 
   /** Waits `ms`, or less if stopping. False when stopping. */
   private sleep(ms: number): Promise<boolean> {
-    return new Promise((resolve) => {
-      const done = () => {
-        clearTimeout(timer);
-        this.sleepers.delete(done);
-        resolve(!this.stopped);
-      };
-      const timer = setTimeout(done, ms);
-      this.sleepers.add(done);
-    });
+    return sleepUnlessAborted(ms, this.abort.signal);
   }
 }
 

@@ -39,6 +39,7 @@ import { Backoff } from './backoff.js';
 import { DeadLetterFile } from './dead-letter.js';
 import { Pacer } from './pacer.js';
 import type { NodeState, SenderSnapshot } from './remote-write-sender.js';
+import { sleepUnlessAborted } from './sleep.js';
 
 /** RemoteWriteSender's states plus 'read-only': the node answers but refuses data. */
 /** Pending records past which a lagging node gets records joined into full packets. */
@@ -106,7 +107,6 @@ export class VmstorageSender {
   private readonly abort = new AbortController();
   private readonly aborted = new Promise<void>((resolve) => this.abort.signal.addEventListener('abort', () => resolve(), { once: true }));
   private running: Promise<void> | undefined;
-  private sleeping: { timer: NodeJS.Timeout; wake: () => void } | undefined;
   private conn: Connection | undefined;
   private dialing: net.Socket | undefined;
   /** The node answered 0x02 last; probe before sending data again. */
@@ -145,7 +145,6 @@ export class VmstorageSender {
 
   async stop(): Promise<void> {
     this.abort.abort();
-    this.sleeping?.wake();
     // Fails whatever is in flight; the record stays uncommitted and is re-sent after restart.
     this.dialing?.destroy();
     this.dropConnection();
@@ -372,14 +371,6 @@ export class VmstorageSender {
 
   /** Waits `ms`, or less if stopping. False when stopping. */
   private sleep(ms: number): Promise<boolean> {
-    return new Promise((resolve) => {
-      const done = () => {
-        clearTimeout(timer);
-        this.sleeping = undefined;
-        resolve(!this.stopped);
-      };
-      const timer = setTimeout(done, ms);
-      this.sleeping = { timer, wake: done };
-    });
+    return sleepUnlessAborted(ms, this.abort.signal);
   }
 }
