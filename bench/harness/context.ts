@@ -14,6 +14,7 @@ import type { SinkStats } from '../sink/server.js';
 import type { Options } from './options.js';
 import { cpuSeconds, memInfo, pin, ProcessCpu } from './procstat.js';
 import { Progress } from './progress.js';
+import { fmt } from '../report/report.js';
 import { startSpillwayTarget, startVmagentTarget, type SpillwayTarget, type StatusDoc, type Target } from './targets.js';
 
 export interface TimelinePoint {
@@ -188,6 +189,27 @@ export class Bench {
     };
     this.subjects.push(s);
     return s;
+  }
+
+  /**
+   * The start every failure scenario shares: Spillway on `nodeUrls` of `sink`, its load
+   * subject at the open-loop rate (-rate, or one scrape of the fleet per interval), the
+   * monitor, then the warm-up phase (skipped when -warmup is 0) drained to the sink.
+   */
+  async spillwayUnderLoad(sink: Sink, nodeUrls: string[]): Promise<{ sw: SpillwayTarget; s: Subject; rate: number }> {
+    const sw = await this.startSpillway(nodeUrls);
+    const s = await this.subject('spillway', sw, sink);
+    const rate = this.o.rate > 0 ? this.o.rate : s.gen.info.series / this.o.intervalSec;
+    this.startMonitor();
+    this.event(`started spillway (pid ${sw.proc().pid}) with ${nodeUrls.length} nodes; ${fmt.rate(rate)} open loop`);
+    if (this.o.warmup > 0) {
+      this.phase = 'warm-up';
+      const band = this.band('warm-up', 'phase');
+      await s.driver.runPhase({ maxRequests: this.o.maxRequests, mode: 'open', rate, durationMs: this.o.warmup * 1000, drainMs: 10_000 });
+      await this.drain(s, 30_000);
+      this.endBand(band);
+    }
+    return { sw, s, rate };
   }
 
   startMonitor(): void {

@@ -138,20 +138,8 @@ export function outageTable(f: OutageFigures): string {
 export const outage: Scenario = async (b) => {
   const o = b.o;
   const sink = await b.startSink('spillway', o.nodes);
-  const sw = await b.startSpillway(sink.urls);
-  const s = await b.subject('spillway', sw, sink);
-  const rate = o.rate > 0 ? o.rate : s.gen.info.series / o.intervalSec;
+  const { sw, s, rate } = await b.spillwayUnderLoad(sink, sink.urls);
   const victim = o.nodes - 1;
-  b.startMonitor();
-  b.event(`started spillway (pid ${sw.proc().pid}) with ${o.nodes} nodes; ${fmt.rate(rate)} open loop`);
-
-  if (o.warmup > 0) {
-    b.phase = 'warm-up';
-    const band = b.band('warm-up', 'phase');
-    await s.driver.runPhase({ maxRequests: b.o.maxRequests, mode: 'open', rate, durationMs: o.warmup * 1000, drainMs: 10_000 });
-    await b.drain(s, 30_000);
-    b.endBand(band);
-  }
   const before = o.duration;
   const after = Math.max(o.duration, 5);
   let figures: OutageFigures | null = null;

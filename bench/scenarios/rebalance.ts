@@ -77,18 +77,7 @@ export const rebalance: Scenario = async (b) => {
   const removed = n - 1;
   const afterRemoval = sink.urls.slice(0, n - 1);
   const afterAddition = [...afterRemoval, sink.urls[n]!];
-  const sw = await b.startSpillway(first);
-  const s = await b.subject('spillway', sw, sink);
-  const rate = o.rate > 0 ? o.rate : s.gen.info.series / o.intervalSec;
-  b.startMonitor();
-  b.event(`started spillway (pid ${sw.proc().pid}) with ${n} nodes; ${fmt.rate(rate)} open loop`);
-  if (o.warmup > 0) {
-    b.phase = 'warm-up';
-    const band = b.band('warm-up', 'phase');
-    await s.driver.runPhase({ maxRequests: b.o.maxRequests, mode: 'open', rate, durationMs: o.warmup * 1000, drainMs: 10_000 });
-    await b.drain(s, 30_000);
-    b.endBand(band);
-  }
+  const { sw, s, rate } = await b.spillwayUnderLoad(sink, first);
 
   const changes: Change[] = [];
   const phases: PhaseShare[] = [];
