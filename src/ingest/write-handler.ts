@@ -97,9 +97,8 @@ export class WriteHandler {
   private prw2: Prw2Converter | undefined;
   private readonly zstd = new ZstdDecoder();
   private importWriter: WriteRequestWriter | undefined;
-  /** Re-reads a node's share (already validated) to build its MetricRows. */
-  private readonly rowsDecoder = new PrwDecoder({ maxLabelsPerTimeseries: 1 << 30, maxLabelNameLen: 1 << 30, maxLabelValueLen: 1 << 30 });
   private readonly rows = new MetricRowWriter();
+  private mask: { kinds: readonly NodeKind[]; bits: Uint8Array | undefined } | undefined;
   private readonly protocolMetrics: ProtocolMetrics;
   /** No node takes remote-write: histograms and exemplars cannot reach any node. */
   private readonly onlyNative: boolean;
@@ -226,7 +225,7 @@ export class WriteHandler {
 
     const records: { spool: NodeSpool; rec: AppendInput }[] = [];
     const exclude = this.deps.exclusion?.();
-    for (const batch of splitter.split(view, tenant, this.deps.ring, this.deps.replicationFactor, exclude)) {
+    for (const batch of splitter.split(view, tenant, this.deps.ring, this.deps.replicationFactor, exclude, this.nativeMask())) {
       const native = this.deps.nodeKinds[batch.node] === 'vmstorage';
       records.push({
         spool: spools[batch.node]!,
@@ -239,7 +238,7 @@ export class WriteHandler {
           minTs: batch.minTs,
           maxTs: batch.maxTs,
           // Encoded here, once, so the spool holds exactly what the sender puts on the wire.
-          data: native ? this.metricRows(batch.data, tenant) : snappyCompress(batch.data),
+          data: native ? this.metricRows(view, batch.indexes, tenant) : snappyCompress(batch.data),
         },
       });
     }
@@ -280,11 +279,22 @@ export class WriteHandler {
     };
   }
 
-  private metricRows(prw: Buffer, tenant: Tenant): Buffer {
-    const view = this.rowsDecoder.decode(prw);
+  /** A vmstorage node's share as MetricRows, built from the decoded request itself. */
+  private metricRows(view: WriteRequestView, indexes: Int32Array, tenant: Tenant): Buffer {
     const w = this.rows;
     w.reset();
-    for (let i = 0; i < view.seriesCount; i++) w.appendSeries(view, i, tenant.accountID, tenant.projectID);
+    for (let k = 0; k < indexes.length; k++) w.appendSeries(view, indexes[k]!, tenant.accountID, tenant.projectID);
     return w.finish();
+  }
+
+  /** 1 for each vmstorage node: the splitter gives those series indexes, not copied bytes. */
+  private nativeMask(): Uint8Array | undefined {
+    const kinds = this.deps.nodeKinds;
+    if (this.mask === undefined || this.mask.kinds !== kinds) {
+      // The node list changes only on a reload, which replaces nodeKinds.
+      const bits = Uint8Array.from(kinds, (k) => (k === 'vmstorage' ? 1 : 0));
+      this.mask = { kinds, bits: bits.includes(1) ? bits : undefined };
+    }
+    return this.mask.bits;
   }
 }

@@ -32,7 +32,13 @@ export interface NodePayload {
    * or copy it right away.
    */
   data: Buffer;
-  /** Series in `data`. */
+  /**
+   * Indexes (in the view) of this node's series, in request order: a view into an arena the
+   * next split() overwrites. Lets a vmstorage node's rows be built from the decoded request
+   * itself, without decoding `data` again.
+   */
+  indexes: Int32Array;
+  /** Series sent to this node (`indexes.length`; also the series in `data` unless index-only). */
   series: number;
   /** Float samples in `data` (from the decoder's per-series counts). */
   samples: number;
@@ -61,6 +67,7 @@ export class Splitter {
   unroutedSeries = 0;
   private readonly initialArenaBytes: number;
   private arenas: Buffer[] = [];
+  private indexes: Int32Array[] = [];
   private pos = new Int32Array(0);
   private runStart = new Int32Array(0);
   private runEnd = new Int32Array(0);
@@ -78,9 +85,10 @@ export class Splitter {
    * One payload per node that received at least one series, in node order. Series with
    * S_DROP != 0 are skipped. Each kept series goes to min(rf, nodes) distinct nodes
    * (Ring.replicas); with `exclude`, only to nodes not excluded. The returned buffers are
-   * views into arenas that the next call overwrites.
+   * views into arenas that the next call overwrites. A node with indexOnly[node] !== 0 gets
+   * its series indexes only (`data` empty): its payload is built from the view by the caller.
    */
-  split(view: WriteRequestView, tenant: Tenant, ring: Ring, rf: number, exclude?: NodeExclusion): NodePayload[] {
+  split(view: WriteRequestView, tenant: Tenant, ring: Ring, rf: number, exclude?: NodeExclusion, indexOnly?: Uint8Array): NodePayload[] {
     if (!(rf >= 1)) throw new RangeError(`replication factor must be >= 1, got ${rf}`);
     const nodes = ring.size;
     this.ensureNodes(nodes);
@@ -117,6 +125,14 @@ export class Splitter {
       const hc = series[b + S_HISTOGRAM_COUNT];
       for (let t = 0; t < k; t++) {
         const node = targets[t];
+        this.pushIndex(node, i);
+        count[node]++;
+        samples[node] += sc;
+        histograms[node] += hc;
+        if (indexOnly !== undefined && indexOnly[node] !== 0) {
+          runStart[node] = 0; // marks the node as receiving series
+          continue;
+        }
         if (runEnd[node] === st) {
           runEnd[node] = en; // continues this node's run: one copy later
         } else {
@@ -124,9 +140,6 @@ export class Splitter {
           runStart[node] = st;
           runEnd[node] = en;
         }
-        count[node]++;
-        samples[node] += sc;
-        histograms[node] += hc;
       }
     }
     this.unroutedSeries = unrouted;
@@ -134,10 +147,11 @@ export class Splitter {
     const result: NodePayload[] = [];
     for (let j = 0; j < nodes; j++) {
       if (runStart[j] < 0) continue;
-      this.append(j, buf, runStart[j], runEnd[j]);
+      if (runEnd[j] >= 0) this.append(j, buf, runStart[j], runEnd[j]);
       result.push({
         node: j,
         data: this.arenas[j].subarray(0, this.pos[j]),
+        indexes: this.indexes[j]!.subarray(0, count[j]),
         series: count[j],
         samples: samples[j],
         histograms: histograms[j],
@@ -146,6 +160,18 @@ export class Splitter {
       });
     }
     return result;
+  }
+
+  /** Records series i for node; count[node] is its position (incremented by the caller). */
+  private pushIndex(node: number, i: number): void {
+    const at = this.seriesCount[node]!;
+    let idx = this.indexes[node]!;
+    if (at === idx.length) {
+      const grown = new Int32Array(idx.length * 2);
+      grown.set(idx);
+      idx = this.indexes[node] = grown;
+    }
+    idx[at] = i;
   }
 
   /** Copies buf[start, end) to the end of node's arena, growing it if needed. */
@@ -166,6 +192,7 @@ export class Splitter {
   private ensureNodes(nodes: number): void {
     if (this.arenas.length >= nodes) return;
     while (this.arenas.length < nodes) this.arenas.push(Buffer.allocUnsafeSlow(this.initialArenaBytes));
+    while (this.indexes.length < nodes) this.indexes.push(new Int32Array(256));
     this.pos = new Int32Array(nodes);
     this.runStart = new Int32Array(nodes);
     this.runEnd = new Int32Array(nodes);

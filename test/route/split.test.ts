@@ -45,6 +45,7 @@ function checkSplit(t: Test, view: WriteRequestView, splitter: Splitter, ring: R
     // ...holding exactly this node's series, byte-identical and in request order
     t.same(got, expectedPerNode[p.node], `node ${p.node}`);
     t.equal(p.series, got.length);
+    t.same(Array.from(p.indexes, (i) => all[i]), got, `node ${p.node}: its indexes name the same series, in order`);
     t.equal(p.samples, dv.sampleCount);
     t.equal(p.minTs, view.minTimestamp);
     t.equal(p.maxTs, view.maxTimestamp);
@@ -78,6 +79,21 @@ t.test('dropped series are skipped; the rest still route', async (t) => {
   checkSplit(t, view, new Splitter(), ring3, 2);
   const parts = new Splitter().split(view, tenant, ring3, 1);
   t.equal(parts.reduce((a, p) => a + p.series, 0), 200 - dropped);
+});
+
+t.test('index-only nodes get their series indexes and no bytes; the others are unchanged', async (t) => {
+  const view = new PrwDecoder(limits).decode(encodeWriteRequest(pmmSeries(400, 4)));
+  const full = new Splitter().split(view, tenant, ring3, 2).map((p) => ({ node: p.node, data: Buffer.from(p.data), indexes: Array.from(p.indexes), series: p.series, samples: p.samples }));
+  const parts = new Splitter().split(view, tenant, ring3, 2, undefined, Uint8Array.of(0, 1, 0));
+  t.same(parts.map((p) => p.node), full.map((p) => p.node), 'the same nodes get data');
+  for (const p of parts) {
+    const f = full.find((x) => x.node === p.node)!;
+    t.same(Array.from(p.indexes), f.indexes, `node ${p.node}: same series`);
+    t.equal(p.series, f.series);
+    t.equal(p.samples, f.samples);
+    if (p.node === 1) t.equal(p.data.length, 0, 'index-only node: no bytes copied');
+    else t.same(Buffer.from(p.data), f.data, `node ${p.node}: same bytes`);
+  }
 });
 
 t.test('coalescing: series routed to one node come out as one contiguous copy', async (t) => {
