@@ -15,7 +15,7 @@ import { Backoff, parseRetryAfter } from './backoff.js';
 import { gatherWaiting, mergeRecords } from './batch.js';
 import { DeadLetterFile } from './dead-letter.js';
 import { Pacer } from './pacer.js';
-import { sleepUnlessAborted } from './sleep.js';
+import { isUnreachable, sleepUnlessAborted, sleepUntilReachable } from './sleep.js';
 
 export type NodeState = 'idle' | 'up' | 'down' | 'replaying';
 
@@ -32,7 +32,7 @@ export interface SenderSnapshot {
 
 type Attempt =
   | { ok: true }
-  | { ok: false; permanent: boolean; status: number; reason: string; retryAfterMs?: number };
+  | { ok: false; permanent: boolean; status: number; reason: string; retryAfterMs?: number; unreachable?: boolean };
 
 const USER_AGENT = 'spillway';
 const PRW2_CONTENT_TYPE = 'application/x-protobuf;proto=io.prometheus.write.v2.Request';
@@ -48,6 +48,9 @@ const REPLAY_THRESHOLD_MS = 10_000;
 export class RemoteWriteSender {
   private readonly pool: Pool;
   private readonly origin: string;
+  /** Where a node that refused connections is probed during backoff. */
+  private readonly host: string;
+  private readonly port: number;
   private readonly pathTemplate: string;
   /** Authorization header for this node, from its URL's user:password@ or the global flags. */
   private readonly authorization: string | undefined;
@@ -74,6 +77,8 @@ export class RemoteWriteSender {
     // The tenant placeholder sits in the path; the origin is fixed per node.
     const parsed = new URL(url.replace('{tenant}', '__TENANT__'));
     this.origin = parsed.origin;
+    this.host = parsed.hostname.replace(/^\[(.*)\]$/, '$1');
+    this.port = Number(parsed.port || (parsed.protocol === 'https:' ? 443 : 80));
     this.pathTemplate = parsed.pathname.replace('__TENANT__', '{tenant}') + parsed.search;
     this.authorization = authorizationFor(parsed, opts);
     const tls = opts.auth;
@@ -231,7 +236,8 @@ export class RemoteWriteSender {
       if (backoff.attempts === 1 || backoff.attempts % 20 === 0) {
         this.log.warn({ node: this.node, attempt: backoff.attempts, retryInMs: delay }, `send failed: ${res.reason}; data stays in the spool and is retried`);
       }
-      if (!(await this.sleep(delay))) return false;
+      const waited = res.unreachable ? await sleepUntilReachable(delay, this.host, this.port, this.abort.signal) : await this.sleep(delay);
+      if (!waited) return false;
     }
   }
 
@@ -274,7 +280,8 @@ export class RemoteWriteSender {
     } catch (err) {
       const e = err as { code?: string; message?: string };
       const timeout = e.code === 'UND_ERR_HEADERS_TIMEOUT' || e.code === 'UND_ERR_BODY_TIMEOUT' || e.code === 'UND_ERR_CONNECT_TIMEOUT';
-      return { ok: false, permanent: false, status: 0, reason: `${timeout ? 'timeout' : 'network error'}: ${e.code ?? ''} ${e.message ?? String(err)}`.trim() };
+      const reason = `${timeout ? 'timeout' : 'network error'}: ${e.code ?? ''} ${e.message ?? String(err)}`.trim();
+      return { ok: false, permanent: false, status: 0, reason, unreachable: isUnreachable(e.code) };
     }
   }
 

@@ -39,7 +39,7 @@ import { Backoff } from './backoff.js';
 import { DeadLetterFile } from './dead-letter.js';
 import { Pacer } from './pacer.js';
 import type { NodeState, SenderSnapshot } from './remote-write-sender.js';
-import { sleepUnlessAborted } from './sleep.js';
+import { isUnreachable, sleepUnlessAborted, sleepUntilReachable } from './sleep.js';
 
 /** RemoteWriteSender's states plus 'read-only': the node answers but refuses data. */
 /** Pending records past which a lagging node gets records joined into full packets. */
@@ -271,7 +271,10 @@ export class VmstorageSender {
         if (this.backoff.attempts === 1 || this.backoff.attempts % 20 === 0) {
           this.log.warn({ node: this.node, addr: `${this.host}:${this.port}`, attempt: this.backoff.attempts, retryInMs: delay }, `send failed: ${err.message}; data stays in the spool and is retried`);
         }
-        if (!(await this.sleep(delay))) return false;
+        // A refused dial: probe during the backoff, so a returning vmstorage is noticed in seconds.
+        const code = (err.cause as NodeJS.ErrnoException | undefined)?.code;
+        const waited = isUnreachable(code) ? await sleepUntilReachable(delay, this.host, this.port, this.abort.signal) : await this.sleep(delay);
+        if (!waited) return false;
       }
     }
   }

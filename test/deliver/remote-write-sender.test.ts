@@ -132,6 +132,32 @@ t.test('a down node shows as down, then up after it returns', async (t) => {
   t.equal(sender.snapshot().lastError, '');
 });
 
+t.test('a node that refused connections is probed during a long backoff: delivery resumes within seconds of its return', async (t) => {
+  // Take a free port, then leave nothing listening on it.
+  const probe = await new Sink().start();
+  const port = Number(new URL(probe.url).port);
+  await probe.stop();
+  const spool = new MemorySpool('n0');
+  const dir = mkdtempSync(path.join(tmpdir(), 'spw-dl-'));
+  const sender = new RemoteWriteSender('n0', `http://127.0.0.1:${port}/api/v1/write`, spool, { ...opts, retryMinIntervalMs: 30_000, retryMaxIntervalMs: 60_000 }, new Metrics(), log, new DeadLetterFile(path.join(dir, 'n0.bin')));
+  let sink: Sink | undefined;
+  t.teardown(async () => {
+    await sender.stop();
+    await sink?.stop();
+  });
+  await spool.append(rec(0));
+  sender.start();
+  await until(() => sender.snapshot().state === 'down');
+  t.match(sender.snapshot().lastError, /ECONNREFUSED/);
+  await new Promise((r) => setTimeout(r, 500));
+  sink = await new Sink().start(port);
+  const back = performance.now();
+  await until(() => delivered(sink!).length === 1, 10_000);
+  const ms = performance.now() - back;
+  t.ok(ms < 10_000, `delivered ${ms.toFixed(0)} ms after the node returned, inside a 30 s backoff`);
+  t.equal(sender.snapshot().state, 'up');
+});
+
 t.test('several records in flight: the checkpoint still moves strictly in order', async (t) => {
   const { sink, spool, sender } = await setup(t, '/api/v1/write', { maxInflightPerNode: 3 });
   // The first request (with record 0) fails once; requests sent meanwhile pass.

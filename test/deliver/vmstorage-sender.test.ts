@@ -269,6 +269,28 @@ t.test('a node that refuses connections shows down, keeps its queue, catches up 
   t.ok((await counter(metrics.nodeSendFailures, { reason: 'network' })) >= 3);
 });
 
+t.test('a vmstorage that refused connections is probed during a long backoff: delivery resumes within seconds of its return', async (t) => {
+  const fake = await new FakeVmstorage().start();
+  const spool = new CheckingSpool(fake);
+  const dir = mkdtempSync(path.join(tmpdir(), 'spw-vms-'));
+  const sender = new VmstorageSender('vmstorage-0', fake.addr, spool, { ...opts, retryMinIntervalMs: 30_000, retryMaxIntervalMs: 60_000 }, new Metrics(), log, new DeadLetterFile(path.join(dir, 'n0.bin')), fast);
+  t.teardown(async () => {
+    await sender.stop();
+    await fake.stop();
+  });
+  await fake.down();
+  await spool.append(rec(0));
+  sender.start();
+  await until(() => sender.snapshot().state === 'down');
+  await new Promise((r) => setTimeout(r, 300));
+  await fake.up();
+  const back = performance.now();
+  await until(() => delivered(spool), 10_000);
+  const ms = performance.now() - back;
+  t.ok(ms < 10_000, `delivered ${ms.toFixed(0)} ms after vmstorage returned, inside a 30 s backoff`);
+  t.equal(sender.snapshot().state, 'up');
+});
+
 t.test('a server that is not vmstorage is a protocol failure, retried with backoff', async (t) => {
   const { fake, spool, sender, metrics } = await setup(t);
   const realPort = fake.port;
