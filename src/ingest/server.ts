@@ -22,6 +22,7 @@ import {
 } from './paths.js';
 import type { Admission } from './admission.js';
 import type { BodyRateGuard } from './body-rate.js';
+import { registerBodyBudget } from './body-budget.js';
 import { tenantOfPath, type Auth } from './auth.js';
 import { protocolLabel, type MessageFormat, type WireEncoding, type WriteHandler, type WriteOutcome } from './write-handler.js';
 
@@ -108,69 +109,15 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
   }
 
   // Reserve a write's declared body size before reading it: past the budget the request
-  // waits with its body unread in the socket, then gets 503.
-  const budget = deps.bodyBudget;
-  if (budget) {
-    const held = new WeakMap<FastifyRequest, () => void>();
-    const waiting = new WeakMap<FastifyRequest, AbortController>();
-    const watching = new WeakMap<FastifyRequest, () => void>();
-    const rate = deps.bodyRate;
-    const slowLogged = { at: 0, since: 0 };
-    const unwatch = (req: FastifyRequest) => {
-      watching.get(req)?.();
-      watching.delete(req);
-    };
-    const releaseHeld = (req: FastifyRequest) => {
-      unwatch(req);
-      held.get(req)?.();
-      held.delete(req);
-    };
-    app.addHook('onRequest', async (req, reply) => {
-      if ((req.routeOptions.config as Partial<RouteConfig> | undefined)?.write !== true) return;
-      const declared = Number(req.headers['content-length']);
-      // Over the limit it is refused (413) without being read; without a length, assume the limit.
-      const size = Number.isFinite(declared) ? (declared > deps.maxInsertRequestSize ? 0 : declared) : deps.maxInsertRequestSize;
-      const gone = new AbortController();
-      waiting.set(req, gone);
-      held.set(req, await budget.acquire(size, gone.signal));
-      if (rate && size > 0) {
-        watching.set(
-          req,
-          rate.watch(req.raw.socket, (received, ms) => {
-            // The reservation goes to the next request now; this one's answer closes the
-            // connection, as the rest of its body will not be read.
-            releaseHeld(req);
-            const err = new SpillwayError(
-              'SPW_ERR_BODY_TOO_SLOW',
-              `${received} of ${Number.isFinite(declared) ? declared : 'an undeclared number of'} body bytes arrived in ${(ms / 1000).toFixed(1)} s, below -insert.minBodyRate=${rate.bytesPerSecond} bytes/s`,
-              { retryAfter: 1 },
-            );
-            metrics.ingestRejected.inc({ reason: 'body_too_slow' });
-            // One line per 10 s: a slowloris attack must not turn into a log flood.
-            const now = Date.now();
-            if (now - slowLogged.at >= 10_000) {
-              req.log.warn({ code: err.code, path: req.url, cutSinceLastLine: slowLogged.since }, err.message);
-              slowLogged.at = now;
-              slowLogged.since = 0;
-            } else slowLogged.since++;
-            if (reply.sent || reply.raw.headersSent) {
-              req.raw.socket.destroy();
-              return;
-            }
-            reply.raw.once('finish', () => req.raw.socket.destroy());
-            reply.header('Connection', 'close');
-            sendError(reply, err);
-          }),
-        );
-      }
-    });
-    // The body is in: from here on its rate no longer matters.
-    app.addHook('preValidation', async (req) => unwatch(req));
-    app.addHook('onResponse', async (req) => releaseHeld(req));
-    // A client that leaves while still queued must take its place in the queue with it.
-    app.addHook('onRequestAbort', async (req) => {
-      waiting.get(req)?.abort();
-      releaseHeld(req);
+  // waits with its body unread in the socket, then gets 503 (body-budget.ts).
+  if (deps.bodyBudget) {
+    registerBodyBudget(app, {
+      budget: deps.bodyBudget,
+      rate: deps.bodyRate,
+      metrics,
+      maxInsertRequestSize: deps.maxInsertRequestSize,
+      isWrite: (req) => (req.routeOptions.config as Partial<RouteConfig> | undefined)?.write === true,
+      sendError,
     });
   }
 

@@ -1,7 +1,10 @@
 import t, { type Test } from 'tap';
 import { pino } from 'pino';
 import { Admission } from '../../src/ingest/admission.js';
-import { buildServer } from '../../src/ingest/server.js';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { buildServer, listenBacklog } from '../../src/ingest/server.js';
 import { WriteHandler, type NodeKind } from '../../src/ingest/write-handler.js';
 import { decodeMetricRows } from '../../src/protocol/vmstorage/metric-row.js';
 import { RecordKind } from '../../src/spool/types.js';
@@ -226,4 +229,18 @@ t.test('a path fastify cannot decode gets a SPW_ERR_ 400 and is counted', async 
   t.equal(res.statusCode, 400);
   t.match(res.body, /^SPW_ERR_BAD_PATH: /);
   t.equal(await rejected('bad_path'), 1);
+});
+
+t.test('listen backlog: the kernel\'s somaxconn when readable and above Node\'s 511, else 511', async (t) => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'spw-backlog-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const file = (text: string) => {
+    const p = path.join(dir, `somaxconn-${text.length}-${Math.random()}`);
+    writeFileSync(p, text);
+    return p;
+  };
+  t.equal(listenBacklog(file('4096\n')), 4096);
+  t.equal(listenBacklog(file('128\n')), 511, 'an older kernel\'s 128: Node\'s default is kept');
+  t.equal(listenBacklog(file('garbage')), 511);
+  t.equal(listenBacklog(path.join(dir, 'missing')), 511, 'not Linux');
 });
