@@ -117,7 +117,9 @@ export async function badInput(opts: SuiteOptions): Promise<SuiteResult> {
     const sink = await new ChaosSink('node0').start();
     sink.keepBodies = false;
     opts.t.teardown(() => sink.stop());
-    const sw = await launch([`-remoteWrite.url=${sink.url}/api/v1/write`, '-loggerLevel=ERROR'], { t: opts.t });
+    // No lifetime cap: a long run outlasts the helpers' default safety net (180 s), and the
+    // suite's teardown stops the process anyway.
+    const sw = await launch([`-remoteWrite.url=${sink.url}/api/v1/write`, '-loggerLevel=ERROR'], { t: opts.t, maxLifetimeMs: 0 });
     const client = new LoopbackClient(sw.url, { connections: p.concurrency, timeoutMs: 30_000 });
     opts.t.teardown(() => client.close());
 
