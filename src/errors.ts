@@ -160,6 +160,8 @@ export class SpillwayError extends Error {
   readonly retryable: boolean;
   /** Seconds the client should wait before retrying (Retry-After), when known. */
   readonly retryAfter?: number;
+  /** What happened, without the hint: enough to rebuild the error elsewhere (a worker thread). */
+  readonly detail: string | undefined;
 
   constructor(code: ErrorCode, detail?: string, opts: { cause?: unknown; retryAfter?: number } = {}) {
     const spec: ErrorSpec = ERRORS[code];
@@ -168,6 +170,7 @@ export class SpillwayError extends Error {
     this.code = code;
     this.status = spec.status;
     this.retryable = spec.retryable;
+    this.detail = detail;
     if (opts.retryAfter !== undefined) this.retryAfter = opts.retryAfter;
   }
 }

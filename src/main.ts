@@ -8,6 +8,7 @@ import { helpText } from './config/parse.js';
 import { SpillwayError, isSpillwayError } from './errors.js';
 import { buildServer, listenBacklog } from './ingest/server.js';
 import { BodyRateGuard } from './ingest/body-rate.js';
+import { PreparePool } from './ingest/prepare-pool.js';
 import { Admission } from './ingest/admission.js';
 import { Auth } from './ingest/auth.js';
 import { redact } from './config/redact.js';
@@ -123,6 +124,9 @@ export async function start(config: Config, log: Logger): Promise<Running> {
     maxInsertRequestSize: config.maxInsertRequestSize,
     metrics,
   };
+  // Decode workers, when asked for: ingest then uses more than one core.
+  const pool = config.insertWorkers > 0 ? new PreparePool(config.insertWorkers, { limits: config.limits, maxInsertRequestSize: config.maxInsertRequestSize }, log) : undefined;
+  if (pool) handlerDeps.runner = pool;
   const handler = new WriteHandler(handlerDeps);
   writeHandler = handler;
   // A spool at its cap with -spool.onFull=reject refuses writes: tell the load balancer.
@@ -204,6 +208,7 @@ export async function start(config: Config, log: Logger): Promise<Running> {
       clearInterval(progress);
       if (config.shutdownDelayMs > 0) await new Promise((r) => setTimeout(r, config.shutdownDelayMs));
       await app.close(); // waits for in-flight requests, whose appends are then durable
+      await pool?.close();
       rehoming.abort();
       await reloading;
       await rehomed;

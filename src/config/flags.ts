@@ -107,6 +107,12 @@ export const FLAGS: readonly FlagSpec[] = [
     help: 'Request body bytes all write requests together may be reading or holding. A request reserves its Content-Length before its body is read; past this budget it waits with the body left in the socket (so thousands of replaying vmagents cost queueing, not memory), then gets 503 with Retry-After. 64MiB keeps the insert slots busy with vmagent\'s blocks (a few hundred KiB to 8MiB each); it is raised to -maxInsertRequestSize when that is larger.',
   },
   {
+    name: 'insert.workers',
+    type: 'int',
+    default: '0',
+    help: 'Worker threads that decompress, decode and split write requests, so ingest uses more than one core; the main thread keeps HTTP, the spools and delivery. 0 does all of it on the main thread.',
+  },
+  {
     name: 'insert.minBodyRate',
     type: 'bytes',
     default: '64KiB',

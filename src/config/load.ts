@@ -62,6 +62,8 @@ export interface Config {
   insertMaxQueueMs: number;
   /** Bytes/s a write body must keep up once admitted (-insert.minBodyRate); 0 = off. */
   insertMinBodyRate: number;
+  /** Decode worker threads (-insert.workers); 0 = the main thread. */
+  insertWorkers: number;
   limits: Readonly<SeriesLimits>;
   spool: Readonly<SpoolOptions>;
   sender: Readonly<SenderOptions>;
@@ -126,6 +128,7 @@ function buildConfig(raw: RawFlags): Config {
     insertMaxBufferedBytes: bytes('insert.maxBufferedBytes'),
     insertMaxQueueMs: ms('insert.maxQueueDuration'),
     insertMinBodyRate: bytes('insert.minBodyRate'),
+    insertWorkers: int('insert.workers', 0),
     limits: Object.freeze({
       maxLabelsPerTimeseries: int('maxLabelsPerTimeseries', 1),
       maxLabelNameLen: int('maxLabelNameLen', 1),
