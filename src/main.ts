@@ -126,7 +126,10 @@ export async function start(config: Config, log: Logger): Promise<Running> {
   };
   // Decode workers, when asked for: ingest then uses more than one core.
   const pool = config.insertWorkers > 0 ? new PreparePool(config.insertWorkers, { limits: config.limits, maxInsertRequestSize: config.maxInsertRequestSize }, log) : undefined;
-  if (pool) handlerDeps.runner = pool;
+  if (pool) {
+    handlerDeps.runner = pool;
+    void pool.ready().then(() => log.info({ workers: pool.size }, 'decode workers running; until now requests were decoded on the main thread'));
+  }
   const handler = new WriteHandler(handlerDeps);
   writeHandler = handler;
   // A spool at its cap with -spool.onFull=reject refuses writes: tell the load balancer.

@@ -109,8 +109,8 @@ export const FLAGS: readonly FlagSpec[] = [
   {
     name: 'insert.workers',
     type: 'int',
-    default: '0',
-    help: 'Worker threads that decompress, decode and split write requests, so ingest uses more than one core; the main thread keeps HTTP, the spools and delivery. 0 does all of it on the main thread.',
+    default: '2',
+    help: 'Worker threads that decompress, decode and split write requests, so ingest uses more than one core; the main thread keeps HTTP, the spools and delivery. 2 measured 1.6x the samples/s of 0 on 2 cores (and more even on one), for about 130 MiB more memory; raise it with more cores. 0 does all of it on the main thread.',
   },
   {
     name: 'insert.minBodyRate',

@@ -25,6 +25,7 @@ export type ToWorker =
   | { type: 'job'; id: number; tenant: Tenant; encoding: WriteInput['encoding']; format: WriteInput['format']; receivedAtMs?: number; body: Uint8Array; exclude?: Uint8Array };
 
 export type FromWorker =
+  | { ready: true }
   | { id: number; ok: true; prepared: Prepared }
   | { id: number; ok: false; error: { code: ErrorCode; detail?: string; retryAfter?: number }; counts: PrepareCounts };
 
@@ -39,6 +40,8 @@ interface Slot {
   /** The routing this worker was last sent. */
   routing: Routing | undefined;
   spawnedAt: number;
+  /** Loaded and listening; until then requests go elsewhere. */
+  ready: boolean;
 }
 
 /** A dead worker is replaced no sooner than this after it was started, so a crash loop does not spin. */
@@ -61,10 +64,11 @@ export class PreparePool implements PrepareRunner {
   prepare(tenant: Tenant, input: WriteInput, routing: Routing): Promise<Prepared> {
     if (this.closed) return Promise.reject(new SpillwayError('SPW_ERR_SHUTTING_DOWN', undefined, { retryAfter: 5 }));
     // The least busy worker: requests differ a lot in size, so round robin would queue
-    // small ones behind a large one while another worker idles.
-    if (this.slots.length === 0) return this.prepareHere(tenant, input, routing);
-    let slot = this.slots[0]!;
-    for (const s of this.slots) if (s.pending.size < slot.pending.size) slot = s;
+    // small ones behind a large one while another worker idles. Before any worker has
+    // loaded (start, restart) the main thread prepares, so readiness waits for no thread.
+    let slot: Slot | undefined;
+    for (const s of this.slots) if (s.ready && (slot === undefined || s.pending.size < slot.pending.size)) slot = s;
+    if (slot === undefined) return this.prepareHere(tenant, input, routing);
     if (slot.routing === undefined || !sameRouting(slot.routing, routing)) {
       slot.routing = routing;
       slot.worker.postMessage({ type: 'routing', nodeIds: routing.ring.nodeIds, replicationFactor: routing.replicationFactor, nodeKinds: routing.nodeKinds } satisfies ToWorker);
@@ -79,6 +83,11 @@ export class PreparePool implements PrepareRunner {
       slot.pending.set(id, { resolve, reject });
       slot.worker.postMessage(job, [body.buffer]);
     });
+  }
+
+  /** Resolves once every worker has loaded (tests, and the start log). */
+  async ready(): Promise<void> {
+    while (!this.closed && (this.slots.length < this.size || this.slots.some((s) => !s.ready))) await new Promise((r) => setTimeout(r, 20));
   }
 
   /** Requests being prepared or waiting for a worker. */
@@ -97,8 +106,12 @@ export class PreparePool implements PrepareRunner {
     const worker = startWorker(this.init);
     // Idle workers must not keep a stopping process alive; close() ends them anyway.
     worker.unref();
-    const slot: Slot = { worker, pending: new Map(), routing: undefined, spawnedAt: Date.now() };
+    const slot: Slot = { worker, pending: new Map(), routing: undefined, spawnedAt: Date.now(), ready: false };
     worker.on('message', (m: FromWorker) => {
+      if ('ready' in m) {
+        slot.ready = true;
+        return;
+      }
       const p = slot.pending.get(m.id);
       if (!p) return;
       slot.pending.delete(m.id);
@@ -114,7 +127,7 @@ export class PreparePool implements PrepareRunner {
       for (const p of slot.pending.values()) p.reject(new SpillwayError('SPW_ERR_INTERNAL', `decode worker ${why}`));
       slot.pending.clear();
       // A worker that dies as it starts would otherwise be restarted in a tight loop; until
-      // one runs again, requests are prepared on the main thread.
+      // one has loaded again, requests are prepared on the main thread.
       const respawn = () => {
         if (!this.closed) this.slots.push(this.spawn());
       };
@@ -127,7 +140,7 @@ export class PreparePool implements PrepareRunner {
     return slot;
   }
 
-  /** Without a live worker (all restarting): the same preparation, in this thread. */
+  /** Without a loaded worker (starting, restarting): the same preparation, in this thread. */
   private prepareHere(tenant: Tenant, input: WriteInput, routing: Routing): Promise<Prepared> {
     const counts = emptyCounts();
     try {

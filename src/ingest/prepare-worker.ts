@@ -17,6 +17,8 @@ let routing: Omit<Routing, 'exclude'> | undefined;
 const queue: ToWorker[] = [];
 let scheduled = false;
 
+port.postMessage({ ready: true } satisfies FromWorker);
+
 port.on('message', (m: ToWorker) => {
   queue.push(m);
   if (!scheduled) {

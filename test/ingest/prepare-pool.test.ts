@@ -28,6 +28,7 @@ const routing = (ids: string[], rf: number, kinds: NodeKind[] = ids.map(() => 'r
 t.test('a worker prepares exactly what the main thread would: same records, bytes and counts', async (t) => {
   const pool = new PreparePool(2, init, log);
   t.teardown(() => pool.close());
+  await pool.ready();
   const local = new WritePreparer(limits, init.maxInsertRequestSize);
   const r = routing(['a:8428', 'b:8428', 'c:8400'], 2, ['remote-write', 'remote-write', 'vmstorage']);
   for (const b of [body(500), body(40, 12) /* every series over the label limit */, body(1)]) {
@@ -46,6 +47,7 @@ t.test('a worker prepares exactly what the main thread would: same records, byte
 t.test('a bad body comes back as the same typed error, with what was counted', async (t) => {
   const pool = new PreparePool(1, init, log);
   t.teardown(() => pool.close());
+  await pool.ready();
   const r = routing(['a:8428'], 1);
   const err = await pool.prepare(tenant, { body: Buffer.from('not snappy at all'), encoding: 'snappy', format: 'prw1' }, r).catch((e: unknown) => e);
   t.ok(err instanceof PrepareFailure);
@@ -61,6 +63,7 @@ t.test('a bad body comes back as the same typed error, with what was counted', a
 t.test('a routing change reaches the workers before the jobs that use it', async (t) => {
   const pool = new PreparePool(2, init, log);
   t.teardown(() => pool.close());
+  await pool.ready();
   const b = body(300);
   const one = routing(['a:8428'], 1);
   const three = routing(['a:8428', 'b:8428', 'c:8428'], 1);
@@ -76,8 +79,10 @@ t.test('a routing change reaches the workers before the jobs that use it', async
 t.test('a worker that dies fails its requests with a retryable 500 and is replaced; the pool keeps serving', async (t) => {
   const pool = new PreparePool(1, init, log);
   t.teardown(() => pool.close());
+  await pool.ready();
   const r = routing(['a:8428'], 1);
   const slot = (pool as unknown as { slots: { worker: { terminate(): Promise<number> } }[] }).slots[0]!;
+  const prepared = (pool as unknown as { slots: { pending: Map<number, unknown> }[] }).slots;
   const pending = pool.prepare(tenant, { body: body(2000), encoding: 'snappy', format: 'prw1' }, r).catch((e: unknown) => e);
   await slot.worker.terminate();
   const err = await pending;
@@ -92,5 +97,22 @@ t.test('a worker that dies fails its requests with a retryable 500 and is replac
     t.equal(ok.keptSeries, 10);
     await new Promise((res) => setTimeout(res, 600));
   }
-  t.equal((pool as unknown as { slots: unknown[] }).slots.length, 1, 'a worker again');
+  await pool.ready();
+  t.equal(prepared.length, 1, 'a worker again');
+  const viaWorker = pool.prepare(tenant, { body: body(10), encoding: 'snappy', format: 'prw1' }, r);
+  t.equal(pool.inFlight, 1, 'and requests go to it');
+  t.equal((await viaWorker).keptSeries, 10);
+});
+
+t.test('before a worker has loaded, requests are prepared on the main thread', async (t) => {
+  const pool = new PreparePool(1, init, log);
+  t.teardown(() => pool.close());
+  const r = routing(['a:8428'], 1);
+  const p = pool.prepare(tenant, { body: body(5), encoding: 'snappy', format: 'prw1' }, r);
+  t.equal(pool.inFlight, 0, 'not queued for a worker still loading');
+  t.equal((await p).keptSeries, 5);
+  await pool.ready();
+  const q = pool.prepare(tenant, { body: body(5), encoding: 'snappy', format: 'prw1' }, r);
+  t.equal(pool.inFlight, 1, 'a loaded worker takes it');
+  await q;
 });
