@@ -113,7 +113,7 @@ export function sizingTable(z: Sizing): string {
     ['samples/s per core (measured)', fmt.rate(s.samplesPerSecPerCore), v ? fmt.rate(v.samplesPerSecPerCore) : 'n/a'],
     ['needed vs one core', `${fmt.x(z.samplesPerSec / s.samplesPerSecPerCore)} × one core`, v ? `${fmt.x(z.samplesPerSec / v.samplesPerSecPerCore)} × one core` : 'n/a'],
     [`**cores** (${m})`, `**${fmt.x(s.cores)}**`, v ? `**${fmt.x(v.cores)}**` : 'n/a'],
-    ['processes (Spillway: one event loop each, plan ≤ 1 core)', String(s.processes), v ? '1 (multi-threaded)' : 'n/a'],
+    ['processes (Spillway: planned at ≤ 1 core each; decode workers let one use more, so this is conservative)', String(s.processes), v ? '1 (multi-threaded)' : 'n/a'],
     [`**memory** (peak RSS ${fmt.bytes(s.peakRssBytes)} per process measured, ${m})`, `**${fmt.bytes(s.memoryBytes)}**`, v ? `**${fmt.bytes(v.memoryBytes)}** (peak ${fmt.bytes(v.peakRssBytes)})` : 'n/a'],
     ['spool bytes per sample (measured)', s.spoolBytesPerSample === null ? 'n/a' : `${s.spoolBytesPerSample} B`, 'n/a'],
     [
