@@ -8,6 +8,7 @@ import { pino } from 'pino';
 import { Admission } from '../../src/ingest/admission.js';
 import { buildServer } from '../../src/ingest/server.js';
 import { WriteHandler, type NodeKind } from '../../src/ingest/write-handler.js';
+import { PreparePool } from '../../src/ingest/prepare-pool.js';
 import { Lifecycle } from '../../src/observe/lifecycle.js';
 import { Metrics } from '../../src/observe/metrics.js';
 import { encodeWriteRequest } from '../../src/protocol/prw/encode.js';
@@ -22,6 +23,9 @@ import { encodeV2, type RefV2Request } from '../protocol/prw2-reference.js';
 import { rleFrame, nativeCompress } from '../protocol/zstd-frames.js';
 
 const CAPTURES = path.join(sharedDir, 'captures', 'vmagent-1.93.7');
+/** Decode workers to prepare requests in (0: the main thread). */
+const WORKERS = Number(process.env.SPILLWAY_TEST_PREPARE_WORKERS ?? 0);
+
 const te = new TextEncoder();
 const s = (x: string) => te.encode(x);
 const V2_TYPE = 'application/x-protobuf;proto=io.prometheus.write.v2.Request';
@@ -34,18 +38,27 @@ function setup(t: Test, opts: { nodes?: number; max?: number; kinds?: NodeKind[]
   lifecycle.markReady();
   const max = opts.max ?? 1 << 20;
   const ring = new Ring(ids);
+  const limits = { maxLabelsPerTimeseries: 30, maxLabelNameLen: 64, maxLabelValueLen: 256 };
+  // protocols-workers.test.ts runs this file again with requests prepared in worker threads.
+  const pool = WORKERS > 0 ? new PreparePool(WORKERS, { limits, maxInsertRequestSize: max }, pino({ level: 'silent' })) : undefined;
+  if (pool) t.teardown(() => pool.close());
+  const ready = pool?.ready() ?? Promise.resolve();
   const writeHandler = new WriteHandler({
+    ...(pool ? { runner: pool } : {}),
     ring,
     replicationFactor: 1,
     spools,
     nodeKinds: opts.kinds ?? ids.map(() => 'remote-write' as const),
-    limits: { maxLabelsPerTimeseries: 30, maxLabelNameLen: 64, maxLabelValueLen: 256 },
+    limits,
     maxInsertRequestSize: max,
     metrics,
   });
   const app = buildServer({ writeHandler: () => writeHandler, admission: new Admission(64, 1000), lifecycle, metrics, logger: pino({ level: 'silent' }), maxInsertRequestSize: max });
   t.teardown(() => app.close());
-  const post = (url: string, payload: Buffer | string, headers: Record<string, string> = {}) => app.inject({ method: 'POST', url, payload, headers });
+  const post = async (url: string, payload: Buffer | string, headers: Record<string, string> = {}) => {
+    await ready;
+    return app.inject({ method: 'POST', url, payload, headers });
+  };
   const counter = async (name: string, labels: Record<string, string>) => {
     const m = (await metrics.registry.getSingleMetric(name)?.get())?.values ?? [];
     return m.filter((v) => Object.entries(labels).every(([k, x]) => v.labels[k] === x)).reduce((a, v) => a + v.value, 0);
