@@ -52,6 +52,7 @@ export class PreparePool implements PrepareRunner {
   private nextId = 1;
   private closed = false;
   private fallback: WritePreparer | undefined;
+  private readyWaiters: (() => void)[] = [];
 
   constructor(
     readonly size: number,
@@ -85,9 +86,19 @@ export class PreparePool implements PrepareRunner {
     });
   }
 
-  /** Resolves once every worker has loaded (tests, and the start log). */
-  async ready(): Promise<void> {
-    while (!this.closed && (this.slots.length < this.size || this.slots.some((s) => !s.ready))) await new Promise((r) => setTimeout(r, 20));
+  /** Resolves once every worker has loaded (tests, and the start log), or at close. */
+  ready(): Promise<void> {
+    if (this.allReady()) return Promise.resolve();
+    return new Promise((resolve) => this.readyWaiters.push(resolve));
+  }
+
+  private allReady(): boolean {
+    return this.closed || (this.slots.length === this.size && this.slots.every((s) => s.ready));
+  }
+
+  private wakeReadyWaiters(): void {
+    if (!this.allReady()) return;
+    for (const w of this.readyWaiters.splice(0)) w();
   }
 
   /** Requests being prepared or waiting for a worker. */
@@ -99,6 +110,7 @@ export class PreparePool implements PrepareRunner {
 
   async close(): Promise<void> {
     this.closed = true;
+    this.wakeReadyWaiters();
     await Promise.all(this.slots.map((s) => s.worker.terminate()));
   }
 
@@ -110,6 +122,7 @@ export class PreparePool implements PrepareRunner {
     worker.on('message', (m: FromWorker) => {
       if ('ready' in m) {
         slot.ready = true;
+        this.wakeReadyWaiters();
         return;
       }
       const p = slot.pending.get(m.id);
