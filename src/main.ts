@@ -125,7 +125,7 @@ export async function start(config: Config, log: Logger): Promise<Running> {
     metrics,
   };
   // Decode workers, when asked for: ingest then uses more than one core.
-  const pool = config.insertWorkers > 0 ? new PreparePool(config.insertWorkers, { limits: config.limits, maxInsertRequestSize: config.maxInsertRequestSize }, log) : undefined;
+  const pool = config.insertWorkers > 0 ? new PreparePool(config.insertWorkers, { limits: config.limits, maxInsertRequestSize: config.maxInsertRequestSize }, log, () => metrics.decodeWorkerRestarts.inc()) : undefined;
   if (pool) {
     handlerDeps.runner = pool;
     void pool.ready().then(() => log.info({ workers: pool.size }, 'decode workers running; until now requests were decoded on the main thread'));

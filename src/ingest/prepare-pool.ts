@@ -58,6 +58,8 @@ export class PreparePool implements PrepareRunner {
     readonly size: number,
     private readonly init: WorkerInit,
     private readonly log: Logger,
+    /** Called for every worker that died (spillway_decode_worker_restarts_total). */
+    private readonly onRestart: () => void = () => {},
   ) {
     for (let i = 0; i < size; i++) this.slots.push(this.spawn());
   }
@@ -136,6 +138,7 @@ export class PreparePool implements PrepareRunner {
       const i = this.slots.indexOf(slot);
       if (i < 0) return; // handled already ('error' is followed by 'exit')
       this.slots.splice(i, 1);
+      this.onRestart();
       this.log.error({ err, pendingRequests: slot.pending.size }, `decode worker ${why}; its requests get 500 and are retried by the clients; starting a new one`);
       for (const p of slot.pending.values()) p.reject(new SpillwayError('SPW_ERR_INTERNAL', `decode worker ${why}`));
       slot.pending.clear();

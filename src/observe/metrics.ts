@@ -61,6 +61,11 @@ export class Metrics {
     labelNames: ['reason'] as const,
     registers: [this.registry],
   });
+  readonly decodeWorkerRestarts = new Counter({
+    name: 'spillway_decode_worker_restarts_total',
+    help: 'Decode worker threads (-insert.workers) that died and were replaced; the requests they held got 500 and were retried by the clients.',
+    registers: [this.registry],
+  });
   readonly droppedSeries = new Counter({
     name: 'spillway_ingest_dropped_series_total',
     help: 'Series dropped by per-series limits while the rest of the request was accepted, by reason.',

@@ -77,7 +77,8 @@ t.test('a routing change reaches the workers before the jobs that use it', async
 });
 
 t.test('a worker that dies fails its requests with a retryable 500 and is replaced; the pool keeps serving', async (t) => {
-  const pool = new PreparePool(1, init, log);
+  let restarts = 0;
+  const pool = new PreparePool(1, init, log, () => restarts++);
   t.teardown(() => pool.close());
   await pool.ready();
   const r = routing(['a:8428'], 1);
@@ -99,6 +100,7 @@ t.test('a worker that dies fails its requests with a retryable 500 and is replac
   }
   await pool.ready();
   t.equal(prepared.length, 1, 'a worker again');
+  t.equal(restarts, 1, 'the restart is counted once');
   const viaWorker = pool.prepare(tenant, { body: body(10), encoding: 'snappy', format: 'prw1' }, r);
   t.equal(pool.inFlight, 1, 'and requests go to it');
   t.equal((await viaWorker).keptSeries, 10);
