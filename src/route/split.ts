@@ -129,10 +129,7 @@ export class Splitter {
         count[node]++;
         samples[node] += sc;
         histograms[node] += hc;
-        if (indexOnly !== undefined && indexOnly[node] !== 0) {
-          runStart[node] = 0; // marks the node as receiving series
-          continue;
-        }
+        if (indexOnly !== undefined && indexOnly[node] !== 0) continue; // no bytes for this node
         if (runEnd[node] === st) {
           runEnd[node] = en; // continues this node's run: one copy later
         } else {
@@ -146,8 +143,8 @@ export class Splitter {
 
     const result: NodePayload[] = [];
     for (let j = 0; j < nodes; j++) {
-      if (runStart[j] < 0) continue;
-      if (runEnd[j] >= 0) this.append(j, buf, runStart[j], runEnd[j]);
+      if (count[j] === 0) continue;
+      if (runStart[j] >= 0) this.append(j, buf, runStart[j], runEnd[j]);
       result.push({
         node: j,
         data: this.arenas[j].subarray(0, this.pos[j]),
