@@ -12,7 +12,7 @@ import type { Logger } from 'pino';
 import { SpillwayError, type ErrorCode } from '../errors.js';
 import type { SeriesLimits } from '../protocol/prw/types.js';
 import type { Tenant } from './paths.js';
-import { WritePreparer, emptyCounts, type PrepareCounts, type Prepared, type Routing, type WriteInput } from './prepare.js';
+import type { NodeKind, PrepareCounts, Prepared, Routing, WriteInput } from './prepare.js';
 import { PrepareFailure, type PrepareRunner } from './write-handler.js';
 
 export interface WorkerInit {
@@ -21,7 +21,7 @@ export interface WorkerInit {
 }
 
 export type ToWorker =
-  | { type: 'routing'; nodeIds: readonly string[]; replicationFactor: number; nodeKinds: readonly string[] }
+  | { type: 'routing'; nodeIds: readonly string[]; replicationFactor: number; nodeKinds: readonly NodeKind[] }
   | { type: 'job'; id: number; tenant: Tenant; encoding: WriteInput['encoding']; format: WriteInput['format']; receivedAtMs?: number; body: Uint8Array; exclude?: Uint8Array };
 
 export type FromWorker =
@@ -51,7 +51,6 @@ export class PreparePool implements PrepareRunner {
   private readonly slots: Slot[] = [];
   private nextId = 1;
   private closed = false;
-  private fallback: WritePreparer | undefined;
   private readyWaiters: (() => void)[] = [];
 
   constructor(
@@ -64,14 +63,14 @@ export class PreparePool implements PrepareRunner {
     for (let i = 0; i < size; i++) this.slots.push(this.spawn());
   }
 
-  prepare(tenant: Tenant, input: WriteInput, routing: Routing): Promise<Prepared> {
+  prepare(tenant: Tenant, input: WriteInput, routing: Routing): Promise<Prepared> | undefined {
     if (this.closed) return Promise.reject(new SpillwayError('SPW_ERR_SHUTTING_DOWN', undefined, { retryAfter: 5 }));
     // The least busy worker: requests differ a lot in size, so round robin would queue
     // small ones behind a large one while another worker idles. Before any worker has
-    // loaded (start, restart) the main thread prepares, so readiness waits for no thread.
+    // loaded (start, restart) the caller prepares, so readiness waits for no thread.
     let slot: Slot | undefined;
     for (const s of this.slots) if (s.ready && (slot === undefined || s.pending.size < slot.pending.size)) slot = s;
-    if (slot === undefined) return this.prepareHere(tenant, input, routing);
+    if (slot === undefined) return undefined;
     if (slot.routing === undefined || !sameRouting(slot.routing, routing)) {
       slot.routing = routing;
       slot.worker.postMessage({ type: 'routing', nodeIds: routing.ring.nodeIds, replicationFactor: routing.replicationFactor, nodeKinds: routing.nodeKinds } satisfies ToWorker);
@@ -143,7 +142,7 @@ export class PreparePool implements PrepareRunner {
       for (const p of slot.pending.values()) p.reject(new SpillwayError('SPW_ERR_INTERNAL', `decode worker ${why}`));
       slot.pending.clear();
       // A worker that dies as it starts would otherwise be restarted in a tight loop; until
-      // one has loaded again, requests are prepared on the main thread.
+      // one has loaded again, the callers prepare requests themselves.
       const respawn = () => {
         if (!this.closed) this.slots.push(this.spawn());
       };
@@ -154,17 +153,6 @@ export class PreparePool implements PrepareRunner {
     worker.on('error', (err) => fail('failed', err));
     worker.on('exit', (code) => fail(`exited (code ${code})`));
     return slot;
-  }
-
-  /** Without a loaded worker (starting, restarting): the same preparation, in this thread. */
-  private prepareHere(tenant: Tenant, input: WriteInput, routing: Routing): Promise<Prepared> {
-    const counts = emptyCounts();
-    try {
-      this.fallback ??= new WritePreparer(this.init.limits, this.init.maxInsertRequestSize);
-      return Promise.resolve(this.fallback.prepare(tenant, input, routing, counts));
-    } catch (err) {
-      return Promise.reject(err instanceof SpillwayError ? new PrepareFailure(err, counts) : err);
-    }
   }
 }
 

@@ -6,7 +6,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { isSpillwayError } from '../errors.js';
 import { Ring } from '../route/ring.js';
-import { WritePreparer, emptyCounts, type NodeKind, type Routing } from './prepare.js';
+import { WritePreparer, emptyCounts, type Routing } from './prepare.js';
 import type { FromWorker, ToWorker, WorkerInit } from './prepare-pool.js';
 
 const port = parentPort!;
@@ -31,7 +31,7 @@ function next(): void {
   scheduled = false;
   const m = queue.shift();
   if (m === undefined) return;
-  if (m.type === 'routing') routing = { ring: new Ring([...m.nodeIds]), replicationFactor: m.replicationFactor, nodeKinds: m.nodeKinds as NodeKind[] };
+  if (m.type === 'routing') routing = { ring: new Ring([...m.nodeIds]), replicationFactor: m.replicationFactor, nodeKinds: m.nodeKinds };
   else run(m);
   if (queue.length > 0) {
     scheduled = true;

@@ -18,7 +18,11 @@ export { protocolLabel, type MessageFormat, type NodeKind, type WireEncoding, ty
 
 /** Runs preparations somewhere else (a worker pool); the handler prepares in-thread without one. */
 export interface PrepareRunner {
-  prepare(tenant: Tenant, input: WriteInput, routing: Routing): Promise<Prepared>;
+  /**
+   * Rejects with a PrepareFailure for a request that can never be accepted. Undefined when
+   * no worker can take it now (starting, restarting): the caller prepares it itself.
+   */
+  prepare(tenant: Tenant, input: WriteInput, routing: Routing): Promise<Prepared> | undefined;
 }
 
 /** A preparation that failed, with what it counted before failing. */
@@ -84,26 +88,13 @@ export class WriteHandler {
     const protocol = protocolLabel(input.format, input.encoding);
     // The routing snapshot this request is split by; the spools must be of the same snapshot.
     const routing: Routing = { ring: this.deps.ring, replicationFactor: this.deps.replicationFactor, nodeKinds: this.deps.nodeKinds, exclude: this.deps.exclusion?.() };
-    const nodeSpools = spools;
     let prepared: Prepared;
-    if (this.deps.runner && !opts.reingest) {
-      try {
-        prepared = await this.deps.runner.prepare(tenant, input, routing);
-      } catch (err) {
-        if (err instanceof PrepareFailure) {
-          this.applyCounts(err.counts, input, protocol, opts);
-          throw err.error;
-        }
-        throw err;
-      }
-    } else {
-      const counts = emptyCounts();
-      try {
-        prepared = this.local.prepare(tenant, input, routing, counts);
-      } catch (err) {
-        this.applyCounts(counts, input, protocol, opts);
-        throw err;
-      }
+    try {
+      prepared = await this.prepare(tenant, input, routing, opts);
+    } catch (err) {
+      if (!(err instanceof PrepareFailure)) throw err;
+      this.applyCounts(err.counts, input, protocol, opts);
+      throw err.error;
     }
     this.applyCounts(prepared.counts, input, protocol, opts);
     const outcome: WriteOutcome = {
@@ -114,12 +105,12 @@ export class WriteHandler {
       badLines: prepared.badLines,
     };
     if (prepared.firstBadLine !== undefined) outcome.firstBadLine = prepared.firstBadLine;
-    if (prepared.keptSeries === 0) return { ...outcome, samples: 0 };
+    if (prepared.keptSeries === 0) return outcome;
 
     // Check every node before appending to any, so a refused request leaves nothing behind
     // that the client's retry would duplicate.
-    for (const { node, rec } of prepared.records) nodeSpools[node]!.checkCapacity(rec.data.length);
-    const settled = await Promise.allSettled(prepared.records.map(({ node, rec }) => nodeSpools[node]!.append(rec)));
+    for (const { node, rec } of prepared.records) spools[node]!.checkCapacity(rec.data.length);
+    const settled = await Promise.allSettled(prepared.records.map(({ node, rec }) => spools[node]!.append(rec)));
     for (const s of settled) {
       if (s.status === 'rejected') {
         throw s.reason instanceof SpillwayError ? s.reason : new SpillwayError('SPW_ERR_SPOOL_IO', String(s.reason), { cause: s.reason });
@@ -131,6 +122,18 @@ export class WriteHandler {
       metrics.ingestSeries.inc({ protocol }, prepared.keptSeries);
     }
     return outcome;
+  }
+
+  /** In a worker when one can take it (never for re-routed records), else in this thread. */
+  private prepare(tenant: Tenant, input: WriteInput, routing: Routing, opts: { reingest?: boolean }): Promise<Prepared> {
+    const elsewhere = opts.reingest ? undefined : this.deps.runner?.prepare(tenant, input, routing);
+    if (elsewhere) return elsewhere;
+    const counts = emptyCounts();
+    try {
+      return Promise.resolve(this.local.prepare(tenant, input, routing, counts));
+    } catch (err) {
+      return Promise.reject(err instanceof SpillwayError ? new PrepareFailure(err, counts) : err);
+    }
   }
 
   private applyCounts(c: PrepareCounts, input: WriteInput, protocol: string, opts: { reingest?: boolean }): void {
