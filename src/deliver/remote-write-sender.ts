@@ -236,8 +236,7 @@ export class RemoteWriteSender {
       if (backoff.attempts === 1 || backoff.attempts % 20 === 0) {
         this.log.warn({ node: this.node, attempt: backoff.attempts, retryInMs: delay }, `send failed: ${res.reason}; data stays in the spool and is retried`);
       }
-      const waited = res.unreachable ? await sleepUntilReachable(delay, this.host, this.port, this.abort.signal) : await this.sleep(delay);
-      if (!waited) return false;
+      if (!(await this.sleep(delay, res.unreachable))) return false;
     }
   }
 
@@ -308,9 +307,9 @@ export class RemoteWriteSender {
     if (state === 'up' || state === 'replaying') this.snap.lastError = '';
   }
 
-  /** Waits `ms`, or less if stopping. False when stopping. */
-  private sleep(ms: number): Promise<boolean> {
-    return sleepUnlessAborted(ms, this.abort.signal);
+  /** Waits `ms`, or less if stopping (false) or, with `probe`, once the node accepts connections. */
+  private sleep(ms: number, probe = false): Promise<boolean> {
+    return probe ? sleepUntilReachable(ms, this.host, this.port, this.abort.signal) : sleepUnlessAborted(ms, this.abort.signal);
   }
 }
 

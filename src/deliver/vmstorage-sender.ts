@@ -272,9 +272,7 @@ export class VmstorageSender {
           this.log.warn({ node: this.node, addr: `${this.host}:${this.port}`, attempt: this.backoff.attempts, retryInMs: delay }, `send failed: ${err.message}; data stays in the spool and is retried`);
         }
         // A refused dial: probe during the backoff, so a returning vmstorage is noticed in seconds.
-        const code = (err.cause as NodeJS.ErrnoException | undefined)?.code;
-        const waited = isUnreachable(code) ? await sleepUntilReachable(delay, this.host, this.port, this.abort.signal) : await this.sleep(delay);
-        if (!waited) return false;
+        if (!(await this.sleep(delay, isUnreachable((err.cause as NodeJS.ErrnoException | undefined)?.code)))) return false;
       }
     }
   }
@@ -372,8 +370,8 @@ export class VmstorageSender {
     if (state === 'up' || state === 'replaying') this.snap.lastError = '';
   }
 
-  /** Waits `ms`, or less if stopping. False when stopping. */
-  private sleep(ms: number): Promise<boolean> {
-    return sleepUnlessAborted(ms, this.abort.signal);
+  /** Waits `ms`, or less if stopping (false) or, with `probe`, once the node accepts connections. */
+  private sleep(ms: number, probe = false): Promise<boolean> {
+    return probe ? sleepUntilReachable(ms, this.host, this.port, this.abort.signal) : sleepUnlessAborted(ms, this.abort.signal);
   }
 }

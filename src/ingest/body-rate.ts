@@ -71,12 +71,12 @@ export class BodyRateGuard {
     }
     const now = this.now();
     // A tick that comes late means this process, not the clients, was busy: the bytes may
-    // sit unread in the socket. That time is not counted against anyone.
-    // Such a round judges nobody: what arrived meanwhile may not have been read yet.
+    // sit unread in the socket. Such a round judges nobody, and its time counts against no one.
     const interval = now - this.lastTick;
     this.lastTick = now;
     const stalled = interval > TICK_MS + LATE_SLACK_MS;
-    for (const r of [...this.reading]) {
+    // (Deleting the entry being visited is safe while iterating a Set.)
+    for (const r of this.reading) {
       if (stalled) {
         r.stalledMs += interval;
         continue;
